@@ -1,0 +1,1 @@
+"""obslab.exporters: the host exporter (/proc, /sys) and the eBPF exporter (tracepoints)."""

@@ -1,0 +1,1 @@
+"""Host collectors: one module per collector, reading /proc and /sys."""

@@ -1,0 +1,1 @@
+"""obslab.labs.web"""
