@@ -60,7 +60,7 @@ system_packages() {
 kernel_headers() {
   local rel; rel=$(uname -r)
   local mod=/lib/modules/$rel
-  if [ -e "$mod/build/include" ] || [ -e "$mod/build/Makefile" ]; then
+  if [ -e "$mod/build/Makefile" ] && { [ -e "$mod/build/include/linux/kconfig.h" ] || [ -e "$mod/source/include/linux/kconfig.h" ]; }; then
     say "kernel headers: present for $rel ($(readlink -f "$mod/build"))"; return
   fi
   apt_update_once
@@ -89,9 +89,14 @@ PY
   say "  and linking it as $mod/build and $mod/source. Its struct layouts differ from the running kernel:"
   say "  obslab's probes read tracepoint arguments only, which stay correct; other bcc tools reading structs may not."
   dpkg-query -W -f='${Status}' "$best" 2>/dev/null | grep -q 'ok installed' || apt_install "$best"
+  # Debian splits headers into an arch tree (build) and a -common tree (source); mirror its own links.
+  local ref=/lib/modules/$ver
+  local b; b=$(readlink -f "$ref/build" 2>/dev/null || echo "/usr/src/linux-headers-$ver")
+  local s; s=$(readlink -f "$ref/source" 2>/dev/null || echo "$b")
   mkdir -p "$mod"
-  ln -sfn "/usr/src/linux-headers-$ver" "$mod/build"
-  ln -sfn "/usr/src/linux-headers-$ver" "$mod/source"
+  ln -sfn "$b" "$mod/build"
+  ln -sfn "$s" "$mod/source"
+  say "  $mod/build -> $b, $mod/source -> $s"
 }
 
 tracefs() {
