@@ -15,6 +15,7 @@ quiet, expected outcome, reported as success 1 with ``obslab_scrape_collector_no
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -62,6 +63,18 @@ class CollectorInfo:
 
 
 _REGISTRY: dict[str, CollectorInfo] = {}
+
+_scrape_local = threading.local()
+
+
+def scrape_cache() -> dict[str, Any]:
+    """A dict shared by the collectors of the current scrape, empty at the start of each scrape.
+
+    Lets two collectors share one expensive read (the processes and process collectors share one /proc
+    scan) without either depending on the other being enabled. Outside a scrape it is a fresh dict.
+    """
+    cache = getattr(_scrape_local, "cache", None)
+    return cache if cache is not None else {}
 
 
 def register(cls: C) -> C:
@@ -125,6 +138,18 @@ class Scrape:
             "Whether the collector's source is absent on this machine (1), which is not an error.",
             labels=["collector"],
         )
+        _scrape_local.cache = {}
+        try:
+            yield from self._run_all(success, duration, no_data)
+        finally:
+            _scrape_local.cache = None
+        yield duration
+        yield success
+        yield no_data
+
+    def _run_all(
+        self, success: GaugeMetricFamily, duration: GaugeMetricFamily, no_data: GaugeMetricFamily
+    ) -> Iterator[Metric]:
         for name, collector in self.collectors.items():
             start = time.perf_counter()
             ok, absent = 1.0, 0.0
@@ -146,9 +171,6 @@ class Scrape:
             duration.add_metric([name], time.perf_counter() - start)
             success.add_metric([name], ok)
             no_data.add_metric([name], absent)
-        yield duration
-        yield success
-        yield no_data
 
 
 def as_prometheus_collector(obj: Any) -> _PromCollector:

@@ -1,0 +1,151 @@
+"""`obslab exporter host`: serve the host collectors on /metrics, or print one exposition (--once).
+
+The ``--collector.NAME`` / ``--no-collector.NAME`` flags are generated from the collector registry
+(built-in modules plus ``obslab.collectors`` entry-point plugins), so adding a collector adds its flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+from obslab.exporters import host as _builtin  # noqa: F401  (imports and registers every collector)
+from obslab.exporters import registry
+from obslab.exporters.registry import Paths, Scrape, as_prometheus_collector
+from obslab.exporters.server import bind, landing_page, make_app, serve_forever
+from prometheus_client import CollectorRegistry, generate_latest
+
+from obslab.config import default_listen, parse_listen
+from obslab.errors import UsageError
+
+log = logging.getLogger("obslab.exporters")
+
+registry.load_plugins()
+COLLECTORS = registry.available()
+
+
+def _param(name: str) -> str:
+    return "collector_" + name.replace("-", "_").replace(".", "_")
+
+
+class _HostCommand(click.Command):
+    """Turns an unknown ``--collector.X`` into a usage error that lists the known collectors."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            opt = e.option_name
+            for prefix in ("--collector.", "--no-collector."):
+                if opt.startswith(prefix):
+                    known = ", ".join(COLLECTORS)
+                    raise UsageError(
+                        f"unknown collector {opt[len(prefix) :]!r}; known collectors: {known}"
+                    ) from None
+            raise
+
+
+def enabled_collectors(flags: dict[str, bool | None], disable_defaults: bool) -> list[str]:
+    """Collectors to run: defaults (unless ``disable_defaults``), adjusted by explicit flags."""
+    out = []
+    for name, info in COLLECTORS.items():
+        explicit = flags.get(name)
+        on = explicit if explicit is not None else (info.default_enabled and not disable_defaults)
+        if on:
+            out.append(name)
+    return out
+
+
+def build_registry(names: list[str], paths: Paths) -> tuple[CollectorRegistry, Scrape]:
+    scrape = Scrape({n: COLLECTORS[n].factory(paths) for n in names})
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(as_prometheus_collector(scrape))
+    return reg, scrape
+
+
+def _host(
+    listen: str | None,
+    once: bool,
+    disable_defaults: bool,
+    procfs: str,
+    sysfs: str,
+    rootfs: str,
+    log_level: str,
+    **flags: Any,
+) -> None:
+    """Export host metrics from /proc and /sys: CPU, memory, PSI, disks, filesystems, network, processes
+    and cgroups.
+
+    Serves /metrics (Prometheus text format) and a landing page at / on LISTEN (default 127.0.0.1:19100,
+    or OBSLAB_HOST_EXPORTER_PORT). With --once, prints one exposition on stdout and exits.
+    Exit codes: 2 bad flags or an unknown collector, 3 the port is taken.
+    """
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    by_name = {name: flags.get(_param(name)) for name in COLLECTORS}
+    names = enabled_collectors(by_name, disable_defaults)
+    paths = Paths(procfs=procfs, sysfs=sysfs, rootfs=rootfs)
+    reg, _scrape = build_registry(names, paths)
+    if once:
+        sys.stdout.write(generate_latest(reg).decode())
+        return
+    address = parse_listen(listen or default_listen("host_exporter"))
+    rows = [(n, "enabled" if n in names else "disabled", COLLECTORS[n].help) for n in COLLECTORS]
+    page = landing_page(
+        "obslab host exporter",
+        "Host metrics from /proc and /sys for the obslab lab: the USE signals per resource.",
+        rows,
+    )
+    server = bind(address, make_app(reg, lambda: page), "host exporter")
+    log.info("host exporter listening on %s (collectors: %s)", address.url, ", ".join(names))
+    serve_forever(server)
+
+
+def _make_command() -> click.Command:
+    params: list[click.Parameter] = [
+        click.Option(["--listen"], metavar="ADDR", help="HOST:PORT to serve on [default: 127.0.0.1:19100]."),
+        click.Option(["--once"], is_flag=True, help="Print one exposition on stdout and exit."),
+        click.Option(
+            ["--collector.disable-defaults", "disable_defaults"],
+            is_flag=True,
+            help="Start with every collector off; enable some with --collector.NAME.",
+        ),
+        click.Option(
+            ["--path.procfs", "procfs"], default="/proc", show_default=True, help="procfs mount point."
+        ),
+        click.Option(["--path.sysfs", "sysfs"], default="/sys", show_default=True, help="sysfs mount point."),
+        click.Option(
+            ["--path.rootfs", "rootfs"],
+            default="/",
+            show_default=True,
+            help="Root of the filesystems to statvfs.",
+        ),
+        click.Option(
+            ["--log-level"],
+            type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+            default="info",
+            show_default=True,
+        ),
+    ]
+    for name, info in COLLECTORS.items():
+        state = "on" if info.default_enabled else "off"
+        params.append(
+            click.Option(
+                [f"--collector.{name}/--no-collector.{name}", _param(name)],
+                default=None,
+                help=f"{info.help} [default: {state}]",
+            )
+        )
+    return _HostCommand(
+        "host",
+        callback=_host,
+        params=params,
+        help=_host.__doc__,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+host = _make_command()
