@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -155,7 +156,7 @@ class ProbeSet:
                 return
             done.append(tp)
         st.attached, st.reason = True, ""
-        log.info("probe %s attached to %s", st.name, ", ".join(done))
+        log.debug("probe %s attached to %s", st.name, ", ".join(done))
 
     def close(self) -> None:
         """Detach every program (also done by the kernel when the process exits)."""
@@ -177,9 +178,11 @@ class ProbeSet:
 
     def collect(self) -> Iterator[Metric]:
         build = GaugeMetricFamily(
-            "obslab_build_info", "obslab version this exporter runs (always 1).", labels=["version"]
+            "obslab_build_info",
+            "obslab's version and Python version; the value is always 1.",
+            labels=["version", "python"],
         )
-        build.add_metric([__version__], 1)
+        build.add_metric([__version__, platform.python_version()], 1)
         yield build
         attached = GaugeMetricFamily(
             "obslab_ebpf_probe_attached",
