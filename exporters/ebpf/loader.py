@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obslab.exporters.ebpf.kernel import tracefs_root, tracepoint_format
-from obslab.exporters.ebpf.probe import PRELUDE, Probe, percpu_total
+from obslab.exporters.ebpf.probe import PRELUDE, Probe, percpu_total, table
 from obslab.exporters.registry import Scrape, as_prometheus_collector
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -95,7 +95,7 @@ class ProbeSet:
 
         with captured_stderr() as output:
             try:
-                return BPF(text=program_source(probes), cflags=CFLAGS), ""
+                return BPF(text=program_source(probes).encode(), cflags=CFLAGS), ""
             except Exception as e:
                 err: BaseException = e
         return None, first_error(output()) if output() else str(err)
@@ -147,11 +147,11 @@ class ProbeSet:
         done: list[str] = []
         for tp, fn in st.probe.handlers.items():
             try:
-                st.bpf.attach_tracepoint(tp=tp, fn_name=fn)
+                st.bpf.attach_tracepoint(tp=tp.encode(), fn_name=fn.encode())
             except Exception as e:  # bcc raises plain Exception (verifier rejection, perf_event_open)
                 for d in done:
                     with contextlib.suppress(Exception):
-                        st.bpf.detach_tracepoint(tp=d)
+                        st.bpf.detach_tracepoint(tp=d.encode())
                 self._fail(st, f"cannot attach to {tp}: {e}")
                 return
             done.append(tp)
@@ -199,7 +199,7 @@ class ProbeSet:
             if st.attached and st.probe.errors_map:
                 with contextlib.suppress(Exception):
                     errors.add_metric(
-                        [st.name], sum(percpu_total(v) for v in st.bpf[st.probe.errors_map].values())
+                        [st.name], sum(percpu_total(v) for v in table(st.bpf, st.probe.errors_map).values())
                     )
         yield attached
         yield errors

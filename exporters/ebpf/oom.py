@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from obslab.exporters.ebpf.probe import Probe, percpu_total, register
+from obslab.exporters.ebpf.probe import Probe, percpu_total, register, table
 from prometheus_client.core import CounterMetricFamily, Metric
 
 #: Distinct comm label values kept; later new names are counted as "other" (comm is user-chosen text).
@@ -66,7 +66,7 @@ int obslab_oom_victim(struct tracepoint__oom__mark_victim *args)
             labels=["comm"],
         )
         counts: dict[str, int] = {}
-        for key, value in bpf["obslab_oom_victims_total"].items():
+        for key, value in table(bpf, "obslab_oom_victims_total").items():
             comm = self.cap(decode_comm(bytes(key.comm)))
             counts[comm] = counts.get(comm, 0) + percpu_total(value)
         for comm, n in sorted(counts.items()):

@@ -123,6 +123,11 @@ def percpu_total(value: Any) -> int:
     return int(sum(int(v) for v in value))
 
 
+def table(bpf: Any, name: str) -> Any:
+    """A map of a compiled program by name (bcc wants bytes; str works but warns on every access)."""
+    return bpf[name.encode()]
+
+
 def key_field(key: Any, name: str | None) -> Any:
     """The raw label source from a map key: a struct field, or the integer key of an array."""
     if name is None:
@@ -193,7 +198,7 @@ class Probe:
 
     def collect(self, bpf: Any) -> Iterator[Metric]:
         for spec in self.exports:
-            rows = [(k, percpu_total(v)) for k, v in bpf[spec.map].items()]
+            rows = [(k, percpu_total(v)) for k, v in table(bpf, spec.map).items()]
             if isinstance(spec, Histogram):
                 yield self._histogram(spec, rows)
             else:
