@@ -16,7 +16,9 @@ GOLDEN = FIXTURES / "golden"
 UPDATE_GOLDEN = os.environ.get("OBSLAB_UPDATE_GOLDEN") == "1"
 
 
-def run_exporter(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_exporter(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line, as a user would: ``python -m obslab.cli exporter host ...``."""
     full_env = dict(os.environ)
     if env:
@@ -70,9 +72,13 @@ def compare_golden(name: str, exposition: str) -> None:
         import difflib
 
         diff = "".join(
-            difflib.unified_diff(want.splitlines(True), got.splitlines(True), str(path), "exporter output", n=1)
+            difflib.unified_diff(
+                want.splitlines(True), got.splitlines(True), str(path), "exporter output", n=1
+            )
         )
-        raise AssertionError(f"exposition differs from {path} (OBSLAB_UPDATE_GOLDEN=1 rewrites it):\n{diff[:6000]}")
+        raise AssertionError(
+            f"exposition differs from {path} (OBSLAB_UPDATE_GOLDEN=1 rewrites it):\n{diff[:6000]}"
+        )
 
 
 def samples(exposition: str) -> dict[str, float]:
@@ -92,8 +98,19 @@ def collector_states(exposition: str) -> dict[str, tuple[float, float]]:
     for key, value in s.items():
         m = re.fullmatch(r'obslab_scrape_collector_success\{collector="([^"]+)"\}', key)
         if m:
-            out[m.group(1)] = (value, s.get(f'obslab_scrape_collector_no_data{{collector="{m.group(1)}"}}', -1.0))
+            out[m.group(1)] = (
+                value,
+                s.get(f'obslab_scrape_collector_no_data{{collector="{m.group(1)}"}}', -1.0),
+            )
     return out
 
 
-__all__ = ["FIXTURES", "Path", "collector_states", "compare_golden", "fixture_args", "run_exporter", "samples"]
+__all__ = [
+    "FIXTURES",
+    "Path",
+    "collector_states",
+    "compare_golden",
+    "fixture_args",
+    "run_exporter",
+    "samples",
+]

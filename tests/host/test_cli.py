@@ -62,8 +62,15 @@ def test_a_failing_collector_leaves_the_others_served(tmp_path: Path) -> None:
     proc = tmp_path / "proc"
     shutil.copytree(FIXTURES / "proc", proc)
     (proc / "meminfo").write_text("MemTotal:       garbage kB\n")  # the meminfo parser raises ValueError
-    result = run_exporter("--once", "--path.procfs", str(proc), "--path.sysfs", str(FIXTURES / "sys"),
-                          "--path.rootfs", str(FIXTURES / "rootfs"))
+    result = run_exporter(
+        "--once",
+        "--path.procfs",
+        str(proc),
+        "--path.sysfs",
+        str(FIXTURES / "sys"),
+        "--path.rootfs",
+        str(FIXTURES / "rootfs"),
+    )
     assert result.returncode == 0
     states = collector_states(result.stdout)
     assert states.pop("meminfo") == (0.0, 0.0)
@@ -77,8 +84,15 @@ def test_missing_feature_is_quiet_no_data(tmp_path: Path) -> None:
     proc = tmp_path / "proc"
     shutil.copytree(FIXTURES / "proc", proc)
     shutil.rmtree(proc / "pressure")  # a kernel without PSI
-    result = run_exporter("--once", "--path.procfs", str(proc), "--path.sysfs", str(FIXTURES / "sys"),
-                          "--path.rootfs", str(FIXTURES / "rootfs"))
+    result = run_exporter(
+        "--once",
+        "--path.procfs",
+        str(proc),
+        "--path.sysfs",
+        str(FIXTURES / "sys"),
+        "--path.rootfs",
+        str(FIXTURES / "rootfs"),
+    )
     assert collector_states(result.stdout)["pressure"] == (1.0, 1.0)
     assert "pressure" not in result.stderr
 
@@ -93,10 +107,20 @@ def _get(url: str) -> tuple[int, str, str]:
 
 def test_serves_metrics_landing_page_and_4xx(tmp_path: Path) -> None:
     port = procs.free_port()
-    argv = [sys.executable, "-c", "from obslab.cli import main; main()", "exporter", "host", "--listen", f"127.0.0.1:{port}"]
+    argv = [
+        sys.executable,
+        "-c",
+        "from obslab.cli import main; main()",
+        "exporter",
+        "host",
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
     proc = procs.spawn("host-exporter-test", argv, tmp_path / "exporter.log")
     try:
-        assert procs.wait_http(f"http://127.0.0.1:{port}/-/healthy", timeout=30, proc=proc), procs.tail(proc.log)
+        assert procs.wait_http(f"http://127.0.0.1:{port}/-/healthy", timeout=30, proc=proc), procs.tail(
+            proc.log
+        )
         status, ctype, body = _get(f"http://127.0.0.1:{port}/")
         assert status == 200 and "text/html" in ctype and "metrics" in body and "cgroups" in body
         status, ctype, body = _get(f"http://127.0.0.1:{port}/metrics")
@@ -115,15 +139,21 @@ def test_plugin_package_adds_a_collector(tmp_path: Path) -> None:
     """Install the example plugin for real (pip, into a target dir) and run the exporter with it."""
     target = tmp_path / "site"
     src = tmp_path / "src"
-    shutil.copytree(REPO_ROOT / "examples" / "obslab-collector-example", src)  # pip builds in place: keep the repo clean
+    shutil.copytree(
+        REPO_ROOT / "examples" / "obslab-collector-example", src
+    )  # pip builds in place: keep the repo clean
     pip = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(src)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert pip.returncode == 0, pip.stdout + pip.stderr
     env = {"PYTHONPATH": str(target)}
     assert "--collector.example_uptime" in run_exporter("--help", env=env).stdout
-    result = run_exporter("--once", "--collector.disable-defaults", "--collector.example_uptime", *fixture_args(), env=env)
+    result = run_exporter(
+        "--once", "--collector.disable-defaults", "--collector.example_uptime", *fixture_args(), env=env
+    )
     assert result.returncode == 0, result.stderr
     uptime = float((FIXTURES / "proc" / "uptime").read_text().split()[0])
     s = samples(result.stdout)

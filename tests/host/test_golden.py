@@ -12,8 +12,21 @@ from tests.conftest import require_binary
 from .hosttools import collector_states, compare_golden, fixture_args, run_exporter, samples
 
 EXPECTED_COLLECTORS = {
-    "build_info", "cgroups", "cpu", "diskstats", "filesystem", "loadavg", "meminfo", "netdev", "netstat",
-    "pressure", "process", "processes", "sockets", "stat", "vmstat",
+    "build_info",
+    "cgroups",
+    "cpu",
+    "diskstats",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netdev",
+    "netstat",
+    "pressure",
+    "process",
+    "processes",
+    "sockets",
+    "stat",
+    "vmstat",
 }
 
 
@@ -63,7 +76,9 @@ def test_fixture_values_are_read_not_invented(v1_output: str) -> None:
 
 
 def test_golden_v2_cgroups() -> None:
-    result = run_exporter("--once", "--collector.disable-defaults", "--collector.cgroups", *fixture_args("sys-v2"))
+    result = run_exporter(
+        "--once", "--collector.disable-defaults", "--collector.cgroups", *fixture_args("sys-v2")
+    )
     assert result.returncode == 0, result.stderr
     compare_golden("cgroups-v2.prom", result.stdout)
     s = samples(result.stdout)
@@ -76,7 +91,9 @@ def test_golden_v2_cgroups() -> None:
 
 def test_promtool_check_metrics_clean(v1_output: str) -> None:
     promtool = require_binary("promtool")
-    lint = subprocess.run([promtool, "check", "metrics"], input=v1_output, capture_output=True, text=True, timeout=60)
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=v1_output, capture_output=True, text=True, timeout=60
+    )
     assert lint.returncode == 0 and not lint.stdout.strip() and "error" not in lint.stderr.lower(), (
         lint.stdout + lint.stderr
     )
@@ -86,5 +103,7 @@ def test_promtool_check_metrics_live() -> None:
     promtool = require_binary("promtool")
     result = run_exporter("--once")
     assert result.returncode == 0, result.stderr
-    lint = subprocess.run([promtool, "check", "metrics"], input=result.stdout, capture_output=True, text=True, timeout=60)
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=result.stdout, capture_output=True, text=True, timeout=60
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr

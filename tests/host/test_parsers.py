@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
+from obslab.exporters.host._procscan import parse_pid_stat
 from obslab.exporters.host.cgroups import parse_cpu_max, parse_flat_keyed, parse_memory_max
 from obslab.exporters.host.cpu import parse_cpu_lines
 from obslab.exporters.host.diskstats import IGNORED_DEVICES, parse_diskstats
@@ -17,7 +17,6 @@ from obslab.exporters.host.process import group_name, parse_pid_io
 from obslab.exporters.host.processes import count_states
 from obslab.exporters.host.sockets import parse_sockstat, parse_tcp_states
 from obslab.exporters.host.stat import parse_stat
-from obslab.exporters.host._procscan import parse_pid_stat
 from obslab.exporters.host.vmstat import parse_vmstat
 
 
@@ -35,7 +34,9 @@ def test_cpu_lines_skip_total_and_keep_order() -> None:
 
 
 def test_stat() -> None:
-    s = parse_stat("cpu  1 2\nintr 12345 0 1\nctxt 957739\nbtime 1795465296\nprocesses 50893\nprocs_running 3\nprocs_blocked 1\nsoftirq 77 1 2\n")
+    s = parse_stat(
+        "cpu  1 2\nintr 12345 0 1\nctxt 957739\nbtime 1795465296\nprocesses 50893\nprocs_running 3\nprocs_blocked 1\nsoftirq 77 1 2\n"
+    )
     assert s == {
         "intr": 12345,
         "ctxt": 957739,
@@ -69,8 +70,18 @@ def test_diskstats_and_ignored_devices() -> None:
     disks = parse_diskstats(text)
     assert [d.device for d in disks] == ["vda", "loop0"]
     vda = disks[0]
-    assert (vda.reads, vda.read_sectors, vda.writes, vda.io_ms, vda.weighted_io_ms) == (58884, 3532858, 49027, 15296, 46042)
-    assert IGNORED_DEVICES.match("loop0") and IGNORED_DEVICES.match("sda1") and IGNORED_DEVICES.match("nvme0n1p2")
+    assert (vda.reads, vda.read_sectors, vda.writes, vda.io_ms, vda.weighted_io_ms) == (
+        58884,
+        3532858,
+        49027,
+        15296,
+        46042,
+    )
+    assert (
+        IGNORED_DEVICES.match("loop0")
+        and IGNORED_DEVICES.match("sda1")
+        and IGNORED_DEVICES.match("nvme0n1p2")
+    )
     assert not IGNORED_DEVICES.match("vda") and not IGNORED_DEVICES.match("nvme0n1")
 
 
@@ -84,7 +95,11 @@ def test_mounts_filter_unescape_and_dedupe() -> None:
         "/dev/vdc /data xfs rw 0 0\n"
     )
     mounts = parse_mounts(text)
-    assert [(m.mountpoint, m.fstype) for m in mounts] == [("/", "ext4"), ("/srv/lab data", "tmpfs"), ("/data", "xfs")]
+    assert [(m.mountpoint, m.fstype) for m in mounts] == [
+        ("/", "ext4"),
+        ("/srv/lab data", "tmpfs"),
+        ("/data", "xfs"),
+    ]
 
 
 def test_netdev() -> None:
@@ -101,7 +116,10 @@ def test_netdev() -> None:
 
 def test_snmp_pairs() -> None:
     text = "Tcp: RtoAlgorithm RetransSegs CurrEstab\nTcp: 1 17 -1\nUdp: InDatagrams\nUdp: 56\n"
-    assert parse_snmp(text) == {"Tcp": {"RtoAlgorithm": 1, "RetransSegs": 17, "CurrEstab": -1}, "Udp": {"InDatagrams": 56}}
+    assert parse_snmp(text) == {
+        "Tcp": {"RtoAlgorithm": 1, "RetransSegs": 17, "CurrEstab": -1},
+        "Udp": {"InDatagrams": 56},
+    }
     with pytest.raises(ValueError):
         parse_snmp("Tcp: A\nUdp: 1\n")
 
@@ -114,7 +132,12 @@ def test_tcp_states_and_sockstat() -> None:
         "   2: 020200C0:92BD 507100CB:0050 01 00000000:00000000 03:00000360 00000000     0        0 0 3\n"
     )
     counts = parse_tcp_states(text)
-    assert (counts["listen"], counts["time_wait"], counts["established"], counts["close_wait"]) == (1, 1, 1, 0)
+    assert (counts["listen"], counts["time_wait"], counts["established"], counts["close_wait"]) == (
+        1,
+        1,
+        1,
+        0,
+    )
     assert len(counts) == 12  # every state present, bounded
     assert parse_sockstat("TCP: inuse 1 orphan 0 tw 2 alloc 1 mem 129\n")["TCP"]["mem"] == 129
 
@@ -123,7 +146,14 @@ def test_pid_stat_with_hostile_comm() -> None:
     line = b"4242 (a) b (c)) S 1 4242 4242 0 -1 4194304 98 0 0 0 250 50 0 0 20 0 3 0 125416 3133440 373 18446744073709551615 0 0"
     p = parse_pid_stat(4242, line)
     assert (p.comm, p.state, p.utime, p.stime, p.threads, p.starttime, p.rss_pages, p.kthread) == (
-        "a) b (c)", "S", 250, 50, 3, 125416, 373, False
+        "a) b (c)",
+        "S",
+        250,
+        50,
+        3,
+        125416,
+        373,
+        False,
     )
     kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 1 0 0 20 0 1 0 2 0 0 18446744073709551615"
     assert parse_pid_stat(2, kthread).kthread  # flags 0x208040 has PF_KTHREAD

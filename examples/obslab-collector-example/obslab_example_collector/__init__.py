@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-
 from obslab.exporters.registry import NoData, Paths
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 
 class UptimeCollector:
@@ -29,4 +28,6 @@ class UptimeCollector:
                 uptime = float(f.read().split()[0])
         except FileNotFoundError:
             raise NoData(f"{self.path} does not exist") from None
-        yield GaugeMetricFamily("obslab_example_uptime_seconds", "Seconds since the machine booted.", value=uptime)
+        yield GaugeMetricFamily(
+            "obslab_example_uptime_seconds", "Seconds since the machine booted.", value=uptime
+        )
