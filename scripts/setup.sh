@@ -12,7 +12,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 APT_PACKAGES=(
   python3 python3-venv python3-dev build-essential
   python3-bpfcc bpfcc-tools libbpfcc
-  prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics
+  prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose
   chromium chromium-driver
   stress-ng fio sysstat procps iproute2 nftables iputils-ping curl kmod
   nodejs npm
