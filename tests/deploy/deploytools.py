@@ -35,6 +35,23 @@ def agent_config_module() -> ModuleType:
     return load_script(DEPLOY_DIR / "classroom" / "agent_config.py")
 
 
+def start_host_exporter(workdir: Path) -> tuple[procs.Proc, int]:
+    """A real `obslab exporter host` on a free loopback port; returns (process, port)."""
+    port = procs.free_port()
+    obslab = Path(sys.executable).parent / "obslab"
+    proc = procs.spawn(
+        "host-exporter",
+        [str(obslab), "exporter", "host", "--listen", f"127.0.0.1:{port}"],
+        workdir / "exporter.log",
+        cwd=REPO_ROOT,
+    )
+    if not procs.wait_http(f"http://127.0.0.1:{port}/metrics", timeout=60, proc=proc):
+        log = procs.tail(proc.log)
+        procs.stop(proc)
+        raise EnvironmentMissing(f"`obslab exporter host` did not serve /metrics:\n{log}")
+    return proc, port
+
+
 class VictoriaMetrics:
     """A single-node VictoriaMetrics (Debian's /usr/bin/victoria-metrics) on loopback with a temp storage dir."""
 

@@ -28,6 +28,7 @@ from deploytools import (
     agent_config_module,
     fleet_queries,
     load_fleet,
+    start_host_exporter,
 )
 
 from obslab import procs
@@ -75,21 +76,6 @@ class Node:
     extra: list[Any] = field(default_factory=list)
 
 
-def _start_exporter(workdir: Path) -> tuple[procs.Proc, int]:
-    port = procs.free_port()
-    proc = procs.spawn(
-        "host-exporter",
-        [str(Path(sys.executable).parent / "obslab"), "exporter", "host", "--listen", f"127.0.0.1:{port}"],
-        workdir / "exporter.log",
-        cwd=REPO_ROOT,
-    )
-    if not procs.wait_http(f"http://127.0.0.1:{port}/metrics", timeout=60, proc=proc):
-        log = procs.tail(proc.log)
-        procs.stop(proc)
-        pytest.fail(f"`obslab exporter host` did not serve /metrics:\n{log}")
-    return proc, port
-
-
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VictoriaMetrics, list[Node]]]:
     agent_config = agent_config_module()
@@ -98,7 +84,7 @@ def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Victor
     try:
         for i, learner in enumerate(LEARNERS):
             workdir = tmp_path_factory.mktemp(f"node-{learner}")
-            exporter, port = _start_exporter(workdir)
+            exporter, port = start_host_exporter(workdir)
             rules = workdir / "test-rules.yml"
             rules.write_text(yaml.safe_dump(_TEST_RULES))
             rule_files = [*sorted((DEPLOY_DIR / "prometheus" / "rules").glob("*.yml")), rules]
