@@ -48,6 +48,8 @@ def render_agent_config(
     classroom: str = "default",
     scrape_interval: str = "5s",
     extra_external_labels: Mapping[str, str] | None = None,
+    central_user: str | None = None,
+    central_password_file: str | None = None,
 ) -> str:
     """Agent-mode Prometheus YAML for one lab VM; raises ValueError on a label value unsafe in a config."""
     for name, value in (("learner", learner), ("node", node), ("classroom", classroom)):
@@ -71,17 +73,22 @@ def render_agent_config(
                 "static_configs": [{"targets": [local_prometheus], "labels": {"instance": node}}],
             }
         )
+    remote_write: dict[str, Any] = {
+        "url": central_url.rstrip("/") + "/api/v1/write",
+        # Lab VMs come and go; a short queue with retries is enough, and the WAL covers restarts.
+        "queue_config": {"max_samples_per_send": 2000, "batch_send_deadline": "5s"},
+    }
+    if central_user:
+        if not central_password_file:
+            raise ValueError(
+                "--central-user needs --central-password-file (the password never goes in the config)"
+            )
+        remote_write["basic_auth"] = {"username": central_user, "password_file": central_password_file}
     cfg: dict[str, Any] = {
         # No evaluation_interval: an agent evaluates no rules.
         "global": {"scrape_interval": scrape_interval, "external_labels": external},
         "scrape_configs": scrape_configs,
-        "remote_write": [
-            {
-                "url": central_url.rstrip("/") + "/api/v1/write",
-                # Lab VMs come and go; a short queue with retries is enough, and the WAL covers restarts.
-                "queue_config": {"max_samples_per_send": 2000, "batch_send_deadline": "5s"},
-            }
-        ],
+        "remote_write": [remote_write],
     }
     return yaml.safe_dump(cfg, sort_keys=False)
 
@@ -113,6 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the lab VM's own Prometheus, federated for ALERTS and lab state; '' to skip",
     )
     ap.add_argument("--scrape-interval", default="5s")
+    ap.add_argument(
+        "--central-user", help="basic-auth user of the central VictoriaMetrics (-httpAuth.username)"
+    )
+    ap.add_argument(
+        "--central-password-file",
+        help="file holding that user's password, readable by the agent (e.g. /etc/obslab/classroom-password)",
+    )
     args = ap.parse_args(argv)
     try:
         text = render_agent_config(
@@ -123,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             local_prometheus=args.local_prometheus or None,
             classroom=args.classroom,
             scrape_interval=args.scrape_interval,
+            central_user=args.central_user,
+            central_password_file=args.central_password_file,
         )
     except ValueError as e:
         print(f"agent_config: {e}", file=sys.stderr)

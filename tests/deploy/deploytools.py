@@ -55,7 +55,8 @@ def start_host_exporter(workdir: Path) -> tuple[procs.Proc, int]:
 class VictoriaMetrics:
     """A single-node VictoriaMetrics (Debian's /usr/bin/victoria-metrics) on loopback with a temp storage dir."""
 
-    def __init__(self) -> None:
+    def __init__(self, auth: tuple[str, str] | None = None) -> None:
+        self.auth = auth
         binary = find_binary("victoria-metrics")
         if not binary:
             raise EnvironmentMissing("victoria-metrics is not installed (make setup installs it)")
@@ -86,7 +87,10 @@ class VictoriaMetrics:
             "-search.disableCache",
             "-loggerLevel=WARN",
         ]
+        if self.auth:
+            argv += [f"-httpAuth.username={self.auth[0]}", f"-httpAuth.password={self.auth[1]}"]
         self.proc = procs.spawn("victoria-metrics", argv, self.workdir / "vm.log")
+        # /health answers without credentials even when -httpAuth.* is set.
         if not procs.wait_http(f"{self.url}/health", timeout=30, proc=self.proc):
             log = procs.tail(self.proc.log)
             self.stop()
