@@ -17,7 +17,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from obslab.exporters.ebpf.kernel import tracefs_root, tracepoint_format
@@ -39,6 +39,7 @@ class ProbeStatus:
     attached: bool = False
     reason: str = ""
     bpf: Any = None
+    raw: list[str] = field(default_factory=list)  # tracepoints attached as raw tracepoints
 
     @property
     def name(self) -> str:
@@ -144,19 +145,37 @@ class ProbeSet:
         )
 
     def _attach(self, st: ProbeStatus) -> None:
-        done: list[str] = []
+        done: list[tuple[str, bool]] = []  # (tracepoint, raw)
         for tp, fn in st.probe.handlers.items():
+            # OBSLAB_EBPF_NO_RAW=1 forces classic tracepoints (to compare costs, or on a kernel that
+            # mishandles raw ones).
+            raw_fn = None if os.environ.get("OBSLAB_EBPF_NO_RAW") else st.probe.raw_handlers.get(tp)
+            if raw_fn is not None:
+                try:  # raw tracepoints (kernel >= 4.17) skip building the trace record: much cheaper
+                    st.bpf.attach_raw_tracepoint(tp=tp.partition(":")[2].encode(), fn_name=raw_fn.encode())
+                    done.append((tp, True))
+                    continue
+                except Exception as e:
+                    log.info(
+                        "probe %s: raw tracepoint %s refused (%s); using the classic one", st.name, tp, e
+                    )
             try:
                 st.bpf.attach_tracepoint(tp=tp.encode(), fn_name=fn.encode())
             except Exception as e:  # bcc raises plain Exception (verifier rejection, perf_event_open)
-                for d in done:
+                for d, raw in done:
                     with contextlib.suppress(Exception):
-                        st.bpf.detach_tracepoint(tp=d.encode())
+                        if raw:
+                            st.bpf.detach_raw_tracepoint(tp=d.partition(":")[2].encode())
+                        else:
+                            st.bpf.detach_tracepoint(tp=d.encode())
                 self._fail(st, f"cannot attach to {tp}: {e}")
                 return
-            done.append(tp)
+            done.append((tp, False))
         st.attached, st.reason = True, ""
-        log.debug("probe %s attached to %s", st.name, ", ".join(done))
+        st.raw = [tp for tp, raw in done if raw]
+        log.debug(
+            "probe %s attached to %s", st.name, ", ".join(tp + (" (raw)" if raw else "") for tp, raw in done)
+        )
 
     def close(self) -> None:
         """Detach every program (also done by the kernel when the process exits)."""

@@ -183,6 +183,9 @@ class Probe:
     name: ClassVar[str]
     #: tracepoint ("category:event") → name of the C function handling it
     handlers: ClassVar[dict[str, str]]
+    #: optional cheaper raw-tracepoint variants (tracepoint → C function reading only ``ctx->args[i]``, the
+    #: tracepoint's own TP_PROTO arguments); tried first, the classic handler is the fallback
+    raw_handlers: ClassVar[dict[str, str]] = {}
     source: ClassVar[str]
     exports: ClassVar[tuple[Counter | Histogram, ...]]
     default_enabled: ClassVar[bool] = True
