@@ -17,7 +17,6 @@ class RunQueue(Probe):
         "sched:sched_wakeup_new": "obslab_runq_wakeup_new",
         "sched:sched_switch": "obslab_runq_switch",
     }
-    errors_map = "obslab_runq_errors"
     exports = (
         Histogram(
             "obslab_runqueue_latency_seconds",
@@ -27,20 +26,25 @@ class RunQueue(Probe):
         ),
     )
     source = r"""
-BPF_HASH(obslab_runq_start, u32, u64, 32768);
+/* Wake-up times in an ARRAY indexed by pid & 0xffff, not a hash: the two sched tracepoints fire on
+   every context switch, and an array slot is a lock-free O(1) store, where a hash update/delete takes a
+   bucket lock and the free list (measured: docs/performance.md). The slot remembers its pid, so a pid
+   sharing the slot (pid_max > 65536) is never mistaken for another; it only overwrites a pending sample. */
+#define OBSLAB_RUNQ_SLOTS 65536
+struct obslab_runq_slot { u32 pid; u32 pad; u64 ts; };
+BPF_ARRAY(obslab_runq_start, struct obslab_runq_slot, OBSLAB_RUNQ_SLOTS);
 BPF_PERCPU_ARRAY(obslab_runqueue_latency_seconds, u64, 65);
-BPF_PERCPU_ARRAY(obslab_runq_errors, u64, 1);
 
 static __always_inline int obslab_runq_enqueue(u32 pid)
 {
     if (pid == 0)  /* the idle task never waits */
         return 0;
-    u64 ts = bpf_ktime_get_ns();
-    if (obslab_runq_start.update(&pid, &ts) != 0) {
-        u32 zero = 0;
-        u64 *e = obslab_runq_errors.lookup(&zero);
-        if (e) *e += 1;
-    }
+    u32 idx = pid & (OBSLAB_RUNQ_SLOTS - 1);
+    struct obslab_runq_slot *s = obslab_runq_start.lookup(&idx);
+    if (!s)
+        return 0;
+    s->pid = pid;
+    s->ts = bpf_ktime_get_ns();
     return 0;
 }
 
@@ -61,11 +65,12 @@ int obslab_runq_switch(struct tracepoint__sched__sched_switch *args)
     if ((args->prev_state & 0xff) == 0)
         obslab_runq_enqueue(args->prev_pid);
     u32 pid = args->next_pid;
-    u64 *tsp = obslab_runq_start.lookup(&pid);
-    if (!tsp)
+    u32 idx = pid & (OBSLAB_RUNQ_SLOTS - 1);
+    struct obslab_runq_slot *s = obslab_runq_start.lookup(&idx);
+    if (!s || s->pid != pid || s->ts == 0)
         return 0;
-    u64 delta = bpf_ktime_get_ns() - *tsp;
-    obslab_runq_start.delete(&pid);
+    u64 delta = bpf_ktime_get_ns() - s->ts;
+    s->ts = 0;
     u32 slot = obslab_slot(delta);
     u64 *v = obslab_runqueue_latency_seconds.lookup(&slot);
     if (v) *v += 1;
