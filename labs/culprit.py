@@ -137,23 +137,25 @@ def fsync_storm(args: argparse.Namespace) -> None:
 
 
 def fill(args: argparse.Namespace) -> None:
-    """disk-full: write a spool file until ENOSPC (or ``cap_mib``), keep it open, then idle till the end."""
-    chunk = b"\0" * (1 << 20)
+    """disk-full: keep writing a spool file (up to ``cap_mib``) so the volume stays at ENOSPC; hold it open.
+
+    After the first ENOSPC it keeps topping the volume up in small writes: ext4 gives back part of its
+    delayed-allocation reservation once data is allocated, and a real runaway writer takes that too.
+    """
     fd = os.open(args.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     written = 0
-    try:
-        while written < args.cap_mib and not expired(args.until):
-            try:
-                os.write(fd, chunk)
-                written += 1
-            except OSError:  # ENOSPC: the volume is full, which is the point
-                break
-        os.fsync(fd)
-    except OSError:
-        pass
+    chunk = b"\0" * (1 << 20)
     while not expired(args.until):
-        # Keep the file open: deleting it would not give the space back (the lesson of `lsof +L1`).
-        time.sleep(0.5)
+        if written >= args.cap_mib << 20:
+            time.sleep(0.5)  # at the cap: keep the file open, the lesson of `lsof +L1`
+            continue
+        try:
+            written += os.write(fd, chunk)
+        except OSError:  # ENOSPC: the volume is full, which is the point; retry small writes
+            chunk = b"\0" * 4096
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+            time.sleep(0.1)
     os.close(fd)
 
 
