@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Render the Prometheus agent config a classroom lab VM runs (``prometheus --enable-feature=agent``).
 
-The agent scrapes the lab VM's exporters directly and federates, from the VM's own Prometheus (the one
-``obslab up`` runs, which evaluates the alert rules), the series only that Prometheus has: ``ALERTS`` and the
-lab state ``obslab_lab_*``. Everything goes to one central VictoriaMetrics by remote write.
+The agent scrapes the lab VM's exporters directly (host, ebpf, and demo, which also serves the lab state
+``obslab_lab_active`` / ``obslab_lab_fault_active``) and federates, from the VM's own Prometheus (the one
+``obslab up`` runs, which evaluates the alert rules), the series only that Prometheus has: ``ALERTS``.
+Everything goes to one central VictoriaMetrics by remote write.
 
 Labels: every lab VM scrapes ``127.0.0.1:<port>``, so the default ``instance`` would be the same on every VM.
 The agent therefore sets ``instance`` to the node's name on its direct targets, and adds ``learner`` and
@@ -33,8 +34,8 @@ DEFAULT_JOBS: dict[str, str] = {
     "demo": "127.0.0.1:19200",
 }
 DEFAULT_LOCAL_PROMETHEUS = "127.0.0.1:19090"
-#: What the agent pulls from the local Prometheus: alert state and lab state (rules run there, not here).
-FEDERATE_MATCH = ['{__name__=~"ALERTS|obslab_lab_.*"}']
+#: What the agent pulls from the local Prometheus: alert state (rules run there; an agent evaluates none).
+FEDERATE_MATCH = ['{__name__="ALERTS"}']
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$")
 
 
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--local-prometheus",
         default=DEFAULT_LOCAL_PROMETHEUS,
-        help="the lab VM's own Prometheus, federated for ALERTS and lab state; '' to skip",
+        help="the lab VM's own Prometheus, federated for ALERTS; '' to skip",
     )
     ap.add_argument("--scrape-interval", default="5s")
     ap.add_argument(
