@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench_ebpf", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=int(os.environ.get("OBSLAB_BENCH_EBPF_RUNS", "7")))
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("OBSLAB_BENCH_EBPF_SECONDS", "3")))
-    args = ap.parse_args(argv)
+    args = ap.parse_args(argv if argv is not None else [])  # `python -m bench` calls main() bare
     print("== eBPF exporter overhead (taskset -c 1 stress-ng --pipe 1) ==")
     if os.geteuid() != 0:
         print("skipped: needs root to load BPF programs")
@@ -242,4 +242,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -189,3 +189,14 @@ def test_skb_reason_names_from_running_kernel_format() -> None:
     text = '__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 13, "NETFILTER_DROP" })'
     skb_drops.REASONS.update({k: v.lower() for k, v in parse_print_symbolic(text, "reason").items()})
     assert skb_drops.decode_reason(13) == "netfilter_drop" and skb_drops.decode_reason(511) == "other"
+
+
+def test_every_exported_family_is_documented() -> None:
+    from obslab.paths import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "metrics.md").read_text()
+    section = doc[doc.index("## eBPF exporter") :]
+    names = {spec.map for info in PROBES.values() for spec in info.cls.exports}
+    names |= {"obslab_oom_victims_total", "obslab_ebpf_probe_attached", "obslab_ebpf_probe_errors_total"}
+    names |= {"obslab_ebpf_programs", "obslab_ebpf_startup_seconds", "obslab_build_info"}
+    assert sorted(n for n in names if f"`{n}`" not in section) == []
