@@ -50,8 +50,8 @@ def group_name(comm: str, kthread: bool) -> str:
 def _fd_count_by_size(procfs: str) -> bool:
     """Whether ``st_size`` of /proc/PID/fd is the open-fd count here.
 
-    Linux 6.2 made a stat of /proc/PID/fd report the number of open fds in ``st_size`` (commit f1f1f2569901,
-    "fs/proc: add fd count to stat of /proc/<pid>/fd"): one stat instead of listing the directory. Older
+    Linux 6.2 made a stat of /proc/PID/fd report the number of open fds in ``st_size`` ("proc: report
+    open files as size in stat() for /proc/pid/fd", Ivan Babrou): one stat instead of listing the directory. Older
     kernels report 0, and a fixture tree is a plain directory, so probe this process's own fds: use the
     fast path only where the two ways agree.
     """
