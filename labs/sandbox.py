@@ -405,7 +405,19 @@ def unmount(target: str) -> None:
             subprocess.run(["umount", "-l", target], capture_output=True)
 
 
-def detach_loops(backing_prefix: Path) -> None:
-    for dev, back in loop_devices():
-        if back.startswith(str(backing_prefix)):
+def detach_loops(backing_prefix: Path, timeout: float = 10.0) -> None:
+    """Detach loop devices backed by files under ``backing_prefix``; waits for the kernel to finish.
+
+    After a (lazy) umount the device is released asynchronously, and ``losetup -d`` on a device still in
+    use only marks it for auto-clear: poll until it is really gone.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        mine = [dev for dev, back in loop_devices() if back.startswith(str(backing_prefix))]
+        if not mine:
+            return
+        for dev in mine:
             subprocess.run(["losetup", "-d", dev], capture_output=True)
+        if time.monotonic() > deadline:
+            raise SandboxError(f"loop device(s) {', '.join(mine)} still attached to {backing_prefix}")
+        time.sleep(0.2)
