@@ -26,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 MAX_TOP_LEVEL = 32
 MAX_OBSLAB = 32
-OBSLAB_DEPTH = 3
+OBSLAB_DEPTH = 4  # obslab/<instance>/app/svc: the labs sandbox layout (labs/sandbox.py)
 OBSLAB_ROOT = "obslab"
 #: v1 reports "no limit" as a huge page-aligned number (PAGE_COUNTER_MAX pages); anything this big is none.
 V1_UNLIMITED = 1 << 62
