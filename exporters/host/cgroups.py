@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from obslab.exporters.host._common import HostCollector, read_text
+from obslab.exporters.host.pressure import parse_pressure
 from obslab.exporters.registry import NoData, register
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -43,6 +44,8 @@ class CgroupStats:
     memory_limit_bytes: int = 0  # 0 = no limit
     memory_limit_hits: int = 0
     memory_oom_kills: int = 0
+    #: v2 only: PSI per cgroup, {("cpu", "some"): seconds, ...}; v1 has no per-cgroup PSI.
+    pressure: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 def parse_flat_keyed(text: str) -> dict[str, int]:
@@ -139,6 +142,10 @@ class CgroupV2:
             events = parse_flat_keyed(text)
             s.memory_limit_hits = events.get("max", 0)
             s.memory_oom_kills = events.get("oom_kill", 0)
+        for resource in ("cpu", "memory", "io"):
+            if (text := _read(f"{d}/{resource}.pressure")) is not None:
+                for kind, seconds in parse_pressure(text).items():
+                    s.pressure[resource, kind] = seconds
         return s
 
 
@@ -244,6 +251,10 @@ FAMILIES: dict[str, tuple[str, str, bool]] = {
 }
 
 
+#: (resource, kind) pairs of per-cgroup PSI; as system-wide, CPU "full" is not exported.
+PSI_KEYS = (("cpu", "some"), ("memory", "some"), ("memory", "full"), ("io", "some"), ("io", "full"))
+
+
 @register
 class CgroupsCollector(HostCollector):
     """Per-cgroup CPU use and throttling, memory use and limit, OOM kills (v1 and v2; top levels + obslab/)."""
@@ -266,8 +277,23 @@ class CgroupsCollector(HostCollector):
             f: (CounterMetricFamily if counter else GaugeMetricFamily)(name, doc, labels=["cgroup"])
             for f, (name, doc, counter) in FAMILIES.items()
         }
+        # PSI per cgroup exists in v2 only: exported there, for every watched cgroup (0 if unreadable).
+        psi = {
+            key: CounterMetricFamily(
+                f"obslab_cgroup_pressure_{key[0]}_{'waiting' if key[1] == 'some' else 'stalled'}_seconds_total",
+                f"Seconds {'some' if key[1] == 'some' else 'all non-idle'} tasks of the cgroup stalled on {key[0]} (PSI, cgroup v2 only).",
+                labels=["cgroup"],
+            )
+            for key in PSI_KEYS
+        }
         for cgroup in hierarchy.cgroups():
             stats = hierarchy.stats(cgroup)
             for f in fields(CgroupStats):
-                fams[f.name].add_metric([cgroup], getattr(stats, f.name))
+                if f.name != "pressure":
+                    fams[f.name].add_metric([cgroup], getattr(stats, f.name))
+            if hierarchy.mode == "v2":
+                for key, fam in psi.items():
+                    fam.add_metric([cgroup], stats.pressure.get(key, 0.0))
         yield from fams.values()
+        if hierarchy.mode == "v2":
+            yield from psi.values()

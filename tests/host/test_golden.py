@@ -85,6 +85,8 @@ def test_golden_v2_cgroups() -> None:
     assert s['obslab_cgroup_hierarchy_info{mode="v2"}'] == 1
     assert s['obslab_cgroup_memory_oom_kills_total{cgroup="/obslab/mem-lab"}'] == 3
     assert s['obslab_cgroup_memory_limit_bytes{cgroup="/obslab/mem-lab"}'] == 268435456
+    assert s['obslab_cgroup_pressure_cpu_waiting_seconds_total{cgroup="/obslab/cpu-lab"}'] == 12.5
+    assert s['obslab_cgroup_pressure_memory_stalled_seconds_total{cgroup="/obslab/mem-lab"}'] == 2.9
     # init.scope has no memory files in the fixture: still exported, at 0.
     assert s['obslab_cgroup_memory_usage_bytes{cgroup="/init.scope"}'] == 0
 
