@@ -14,6 +14,7 @@ nftables), PSI, Alertmanager, node_exporter, Grafana and VictoriaMetrics.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pkgutil
@@ -315,16 +316,34 @@ def check_tracepoints() -> list[Finding]:
     return out
 
 
+def kernel_config(option: str) -> str | None:
+    """The value of a kernel build option (``y``, ``m``...) from /proc/config.gz or /boot/config-RELEASE."""
+    import gzip
+
+    text = None
+    try:
+        text = gzip.decompress(Path("/proc/config.gz").read_bytes()).decode()
+    except OSError:
+        with contextlib.suppress(OSError):
+            text = Path(f"/boot/config-{os.uname().release}").read_text()
+    if text is None:
+        return None
+    m = re.search(rf"^{re.escape(option)}=(\S+)$", text, re.M)
+    return m.group(1) if m else "n"
+
+
 @check("kprobes")
 def check_kprobes() -> Finding:
     """kprobes (not needed: obslab attaches to tracepoints only; reported for completeness)."""
     root = tracefs_root() or "/sys/kernel/tracing"
     if os.path.exists(f"{root}/kprobe_events"):
         return _found("kprobes", True, "kprobe_events present")
+    config = kernel_config("CONFIG_KPROBE_EVENTS")
+    why = "kernel config unknown" if config is None else f"CONFIG_KPROBE_EVENTS={config}"
     return _found(
         "kprobes",
         False,
-        "no kprobe_events (kernel without CONFIG_KPROBE_EVENTS): not needed, obslab uses tracepoints only",
+        f"no kprobe_events ({why}): not needed, obslab uses tracepoints only",
         "nothing to do; for other tools, a kernel with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y",
     )
 
