@@ -135,11 +135,67 @@ events = row(
     ],
 )
 
+extra = row(
+    "More probes: softirqs, drops, reclaim, TCP connect",
+    [
+        timeseries(
+            "Softirq time by vector",
+            "CPU seconds per second spent in each soft interrupt (irq:softirq_entry → exit): NET_RX/NET_TX "
+            "for packets, BLOCK for IO completions, TIMER, RCU... This time is invisible to per-process "
+            "accounting. Bad: NET_RX near a whole core (a packet flood), any vector sustained above ~20%.",
+            (f"sum by (vector) (rate(obslab_softirq_seconds_total{S}[{RI}]))", "{{vector}}"),
+            "s",
+            min=0,
+        ),
+        timeseries(
+            "Packet drops by reason",
+            "Packets freed as dropped (skb:kfree_skb), by the kernel's drop reason (Linux 5.17+): "
+            "NETFILTER_DROP for a firewall rule, TCP_* for protocol drops, NO_SOCKET for a closed port. "
+            "Bad: a reason that grows with the symptom (a filter dropping lab traffic, a full queue).",
+            (f"topk(8, sum by (reason) (rate(obslab_skb_drops_total{S}[{RI}])))", "{{reason}}"),
+            "pps",
+            min=0,
+        ),
+        timeseries(
+            "Direct reclaim stalls",
+            "p50/p99 time a task spent reclaiming memory itself because free memory ran low "
+            "(vmscan direct_reclaim_begin → end), and how many per second. Every stall is latency added to "
+            "an allocation. Bad: any sustained rate, p99 in milliseconds.",
+            [
+                *pct("obslab_direct_reclaim_stall_seconds", "instance", "{{instance}}")[::2],
+                (f"sum(rate(obslab_direct_reclaim_stall_seconds_count{S}[{RI}]))", "stalls/s"),
+            ],
+            "s",
+            min=0,
+        ),
+        timeseries(
+            "TCP connect latency",
+            "p50/p99 time from SYN sent to ESTABLISHED for outgoing connections (sock:inet_sock_set_state): "
+            "one round trip when healthy; a lost SYN adds a whole second (the SYN retransmission timeout). "
+            "Bad: p99 at 1 s or more.",
+            pct("obslab_tcp_connect_latency_seconds", "instance", "{{instance}}")[::2],
+            "s",
+            w=12,
+            min=0,
+        ),
+        timeseries(
+            "TCP connect failures",
+            "Outgoing connections that closed before being established (refused, reset, timed out), per "
+            "second. Bad: any sustained rate: a dependency is down or a port is blocked.",
+            (f"sum(rate(obslab_tcp_connect_failures_total{S}[{RI}]))", "failures/s"),
+            "ops",
+            w=12,
+            min=0,
+        ),
+    ],
+)
+
 dashboard = dashboard(
     uid="obslab-ebpf",
     title="obslab / eBPF deep-dive",
-    description="Tracepoint histograms and events: run-queue and block IO latency, retransmits, OOM, syscalls, execs.",
+    description="Tracepoint histograms and events: run-queue and block IO latency, retransmits, OOM, syscalls, "
+    "execs, softirqs, packet drops, direct reclaim, TCP connect latency.",
     anchor="obslab_ebpf_probe_attached",
     tags=["ebpf"],
-    panels=[*scheduler, *block, *events],
+    panels=[*scheduler, *block, *events, *extra],
 )
