@@ -227,7 +227,7 @@
       entry.plot = new uPlot({
         width, height: 180, series, legend: { show: true, live: false },
         scales: { x: { time: true } },
-        axes: [{}, { size: 70, values: (u, vals) => vals.map((v) => fmtValue(v, panel.unit)) }],
+        axes: [{}, { size: 84, values: (u, vals) => vals.map((v) => fmtValue(v, panel.unit)) }],
       }, cols, target);
     }
     card.dataset.drawn = data.series.some((s) => s.values.some((v) => v !== null)) ? "1" : "0";
