@@ -217,12 +217,26 @@ def main(argv: list[str] | None = None) -> int:
     base = statistics.median(rates["baseline (no exporter)"])
     cpu_base = statistics.median(cpu_rates["baseline (no exporter)"])
     print(f"\nruns of {args.seconds}s, n={args.runs}, alternating; load average now {os.getloadavg()[0]:.2f}")
-    print(f"{'configuration':<26}{'ops/s (real)':>14}{'slowdown':>10}{'ops/CPU-s':>14}{'CPU cost':>10}")
+    # "paired": the median over rounds of (this run vs the baseline run just before it), robust to drift.
+    print(
+        f"{'configuration':<26}{'ops/s (real)':>14}{'slowdown':>10}{'paired':>8}"
+        f"{'ops/CPU-s':>12}{'CPU cost':>10}{'paired':>8}"
+    )
+    base_runs, cpu_base_runs = rates["baseline (no exporter)"], cpu_rates["baseline (no exporter)"]
     for name in CONFIGS:
         med, cpu_med = statistics.median(rates[name]), statistics.median(cpu_rates[name])
         slow = (base - med) / base * 100
         cost = (cpu_base / cpu_med - 1) * 100
-        print(f"{name:<26}{med:>14,.0f}{slow:>9.1f}%{cpu_med:>14,.0f}{cost:>9.1f}%")
+        paired_slow = statistics.median(
+            (b - r) / b * 100 for b, r in zip(base_runs, rates[name], strict=True)
+        )
+        paired_cost = statistics.median(
+            (b / c - 1) * 100 for b, c in zip(cpu_base_runs, cpu_rates[name], strict=True)
+        )
+        print(
+            f"{name:<26}{med:>14,.0f}{slow:>9.1f}%{paired_slow:>7.1f}%"
+            f"{cpu_med:>12,.0f}{cost:>9.1f}%{paired_cost:>7.1f}%"
+        )
     if accounting:
         op_ns = 1e9 / cpu_base
         print(
