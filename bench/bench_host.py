@@ -108,7 +108,8 @@ def bench_ratio(workdir: Path) -> float:
     try:
         for port, p in ((ours_port, ours), (node_port, node)):  # warm up: caches, first-scrape setup
             scrape_batch(port, p.pid, 20)
-        o_runs, n_runs = [], []
+        o_runs: list[float] = []
+        n_runs: list[float] = []
         for r in range(ROUNDS):
             order = [("ours", ours_port, ours), ("node", node_port, node)]
             if r % 2:
