@@ -8,6 +8,7 @@ address or localhost are refused (DNS rebinding). Static files need no token. Ba
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import importlib
@@ -55,6 +56,14 @@ def default_expand(expr: str, values: Mapping[str, str]) -> str:
     return expand(expr, values)
 
 
+def default_hint_texts(lab_id: str) -> list[str]:
+    """The hint ladder of a lab, so a reloaded run page shows the hints already asked for."""
+    from obslab.labs.catalog import load_catalog
+
+    lab = load_catalog().get(lab_id)
+    return [str(h).strip() for h in lab["hints"]] if lab is not None else []
+
+
 def _host_name(host_header: str) -> str:
     """The host part of a Host header (``[::1]:19300`` → ``::1``, ``localhost:19300`` → ``localhost``)."""
     h = host_header.strip().lower()
@@ -72,6 +81,7 @@ def create_app(
     labs_api: Callable[[], Any] = default_labs_api,
     dashboard: Callable[[str], dict[str, Any]] = default_dashboard,
     expand: Callable[[str, Mapping[str, str]], str] = default_expand,
+    hint_texts: Callable[[str], list[str]] = default_hint_texts,
 ) -> Flask:
     """The console app. ``labs_api`` returns an object with the labs API functions (the real module)."""
     if not token:
@@ -270,7 +280,13 @@ def create_app(
 
     @app.get("/api/lab")
     def api_current() -> Response:
-        return jsonify(call(labs().current))
+        current = dict(call(labs().current))
+        used = current.get("hints_used")
+        if current.get("lab") and isinstance(used, int) and used > 0 and "hints" not in current:
+            # On failure the run page shows only the hints asked for since it opened.
+            with contextlib.suppress(KeyError, OSError, ValueError, ImportError):
+                current["hints"] = hint_texts(str(current["lab"]))[:used]
+        return jsonify(current)
 
     @app.post("/api/lab/hint")
     def api_hint() -> Response:

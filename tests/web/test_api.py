@@ -31,7 +31,12 @@ def labs() -> FakeLabs:
 
 @pytest.fixture
 def app(labs: FakeLabs) -> Flask:
-    return create_app(TOKEN, prometheus_url="http://127.0.0.1:9", labs_api=lambda: labs)
+    return create_app(
+        TOKEN,
+        prometheus_url="http://127.0.0.1:9",
+        labs_api=lambda: labs,
+        hint_texts=lambda lab: ["h1", "h2", "h3"],
+    )
 
 
 @pytest.fixture
@@ -349,3 +354,11 @@ def _check_panel_data(labs: FakeLabs, prom_url: str) -> None:
     values = [v for v in r.json["series"][0]["values"] if v is not None]
     assert values and set(values) == {1.0}
     assert len(r.json["timestamps"]) == len(r.json["series"][0]["values"])
+
+
+def test_current_run_carries_the_hints_already_given(client: FlaskClient) -> None:
+    client.post("/api/labs/cpu-hog/start", headers=BEARER)
+    assert "hints" not in client.get("/api/lab", headers=BEARER).json
+    client.post("/api/lab/hint", headers=BEARER)
+    client.post("/api/lab/hint", headers=BEARER)
+    assert client.get("/api/lab", headers=BEARER).json["hints"] == ["h1", "h2"]

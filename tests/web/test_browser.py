@@ -114,7 +114,9 @@ def test_learner_walks_through_a_lab(isolated_stack: dict[str, str], artifacts: 
             # A live chart draws: data points came back and coloured series pixels are on the canvas.
             drawn = page.locator('.chart.line[data-drawn="1"]').first
             expect(drawn).to_be_visible(timeout=120_000)
-            assert drawn.locator(".u-legend .u-series").count() >= 1  # one row per series (live: false hides x)
+            assert (
+                drawn.locator(".u-legend .u-series").count() >= 1
+            )  # one row per series (live: false hides x)
             deadline = time.monotonic() + 30
             while (pixels := drawn.evaluate(COLORED_PIXELS_JS)) < 50 and time.monotonic() < deadline:
                 time.sleep(0.5)

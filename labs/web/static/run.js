@@ -14,6 +14,7 @@
 
   function fmtValue(v, unit) {
     if (v === null || v === undefined || Number.isNaN(v)) return "–";
+    if (v === 0) return "0";
     const abs = Math.abs(v);
     const si = (x, base, units) => {
       let i = 0;
@@ -114,7 +115,7 @@
   $("hint").addEventListener("click", async () => {
     try {
       const h = await api("/api/lab/hint", "POST");
-      addHint(h.text);
+      if (h.level > shownHints) addHint(h.text);
       $("hint-count").textContent = `${h.level} of ${h.of}`;
       if (h.level >= h.of) $("hint").disabled = true;
     } catch (e) {
@@ -175,13 +176,14 @@
     for (const { plot } of plots.values()) plot.destroy();
     plots.clear();
     box.replaceChildren();
+    $("stats").replaceChildren();
     try {
       const dash = await api(`/api/dashboards/${encodeURIComponent(uid)}/panels`);
       errBox.hidden = true;
       for (const p of dash.panels) {
         const card = el("div", { class: `chart ${p.kind}`, "data-panel": p.id },
           el("h3", { title: p.description }, p.title), el("div", { class: "plot" }));
-        box.append(card);
+        (p.kind === "stat" ? $("stats") : box).append(card);
         plots.set(p.id, { panel: p, card, plot: null });
       }
       refreshCharts();
