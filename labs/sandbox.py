@@ -128,6 +128,10 @@ class Cgroup:
     def memory_limit_knob(self, limit: int | None) -> tuple[str, str]:
         raise NotImplementedError
 
+    def cpu_weight_knob(self, tasks: int) -> tuple[str, str]:
+        """A CPU weight worth ``tasks`` default-weight tasks (a cgroup competes as ONE entity otherwise)."""
+        raise NotImplementedError
+
     def memory_usage(self) -> int:
         raise NotImplementedError
 
@@ -197,6 +201,9 @@ class CgroupV1(Cgroup):
     def memory_limit_knob(self, limit: int | None) -> tuple[str, str]:
         return "memory.limit_in_bytes", str(-1 if limit is None else limit)
 
+    def cpu_weight_knob(self, tasks: int) -> tuple[str, str]:
+        return "cpu.shares", str(1024 * max(1, tasks))
+
     def memory_usage(self) -> int:
         return int(self.read("memory.usage_in_bytes"))
 
@@ -239,6 +246,9 @@ class CgroupV2(Cgroup):
 
     def memory_limit_knob(self, limit: int | None) -> tuple[str, str]:
         return "memory.max", "max" if limit is None else str(limit)
+
+    def cpu_weight_knob(self, tasks: int) -> tuple[str, str]:
+        return "cpu.weight", str(min(10000, 100 * max(1, tasks)))
 
     def memory_usage(self) -> int:
         return int(self.read("memory.current"))

@@ -20,7 +20,10 @@ class CpuHog(Injector):
     def apply(self, ctx: FaultContext, params: dict[str, Any]) -> None:
         workers = max(1, round((os.cpu_count() or 1) * params["workers_per_cpu"]))
         rel = culprit_cgroup(ctx, shared=False)
-        ctx.make_cgroup(rel)
+        cg = ctx.make_cgroup(rel)
+        # A cgroup competes for CPU as one entity with one task's weight; give it the weight of its workers so
+        # it hurts the service as N runaway processes would (the cgroup is ours and goes with the revert).
+        cg.write(*cg.cpu_weight_knob(workers))
         ctx.spawn_culprit(
             params["process_name"],
             "spin",

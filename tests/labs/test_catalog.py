@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from obslab.labs.catalog import CATALOG_DIR, LabFileError, cause_options, load_catalog, parse_lab
 from obslab.labs.cli import lab as lab_cli
 from obslab.labs.grader import RESOURCES, SIGNALS

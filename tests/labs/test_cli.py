@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from obslab.labs import api
 from obslab.labs.cli import lab
 

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from obslab import procs
 from obslab.labs import api, runner, sandbox
 from obslab.labs.demo import load_demo
 from obslab.labs.selftest import instance_residue
+
+from obslab import procs
 from tests.conftest import requires_root
 
 pytestmark = [requires_root, pytest.mark.root, pytest.mark.slow]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from obslab.labs.grader import grade, score
 from obslab.labs.injectors import INJECTORS, InjectorError, load_all
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from obslab.labs import ledger, sandbox
+
 from tests.conftest import requires_root
 
 calls: list[tuple[str, int]] = []

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from obslab.labs import sandbox
+
 from tests.conftest import requires_root
 
 
@@ -56,6 +56,7 @@ def test_v2_fixture_tree(tmp_path: Path) -> None:
     assert cg.memory_limit_knob(64 << 20) == ("memory.max", str(64 << 20))
     assert cg.memory_limit_knob(None) == ("memory.max", "max")
     assert cg.memory_usage() == 52428800
+    assert cg.cpu_weight_knob(4) == ("cpu.weight", "400")
     cg.add(os.getpid())
     assert cg.pids() == {os.getpid()}
 
@@ -73,6 +74,7 @@ def test_v1_fixture_layout_and_co_mounted_hierarchies(tmp_path: Path) -> None:
     assert names == ["cpu", "memory", "blkio", "pids"]  # cpu and cpuacct are one hierarchy: once
     assert cg.cpu_quota_knob(5000) == ("cpu.cfs_quota_us", "5000")
     assert cg.memory_limit_knob(None) == ("memory.limit_in_bytes", "-1")
+    assert cg.cpu_weight_knob(4) == ("cpu.shares", "4096")
 
 
 def test_only_obslab_cgroups() -> None:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from obslab.labs.catalog import load_catalog
+
 from tests.conftest import requires_root
 
 pytestmark = [requires_root, pytest.mark.root, pytest.mark.slow]
@@ -20,7 +20,7 @@ pytestmark = [requires_root, pytest.mark.root, pytest.mark.slow]
 def test_selftest_all(lab_state: Path) -> None:
     argv = [sys.executable, "-c", "from obslab.cli import main; main()", "lab", "selftest", "--all", "--json"]
     res = subprocess.run(
-        argv + ["--duration", "150"], capture_output=True, text=True, timeout=900, env=os.environ.copy()
+        [*argv, "--duration", "150"], capture_output=True, text=True, timeout=900, env=os.environ.copy()
     )
     results = json.loads(res.stdout)
     assert {r["id"] for r in results} == set(load_catalog())
