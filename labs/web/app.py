@@ -15,7 +15,7 @@ import importlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -82,6 +82,7 @@ def create_app(
     dashboard: Callable[[str], dict[str, Any]] = default_dashboard,
     expand: Callable[[str, Mapping[str, str]], str] = default_expand,
     hint_texts: Callable[[str], list[str]] = default_hint_texts,
+    extra_hosts: Iterable[str] = (),
 ) -> Flask:
     """The console app. ``labs_api`` returns an object with the labs API functions (the real module)."""
     if not token:
@@ -96,11 +97,11 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=False,  # plain http on loopback; see docs/console.md for remote use
         MAX_CONTENT_LENGTH=16 * 1024,
-        JSON_SORT_KEYS=False,
     )
     allowed_hosts = set(LOCAL_HOSTS)
     if bind_host not in ("", "0.0.0.0", "::"):
         allowed_hosts.add(bind_host.lower())
+    allowed_hosts.update(h.lower().strip("[]") for h in extra_hosts)
     prom = PromClient(prometheus_url, timeout=10.0)
     token_bytes = token.encode()
 
@@ -125,7 +126,11 @@ def create_app(
     def guard() -> Response | None:
         host = _host_name(request.headers.get("Host", ""))
         if host not in allowed_hosts:
-            return fail(403, f"Host {host!r} is not this console's address (DNS rebinding protection)")
+            return fail(
+                403,
+                f"Host {host!r} is not this console's address (DNS rebinding protection); "
+                "`obslab console --allow-host NAME` accepts another name",
+            )
         if request.endpoint == "static":
             return None
         g.auth = None

@@ -31,8 +31,18 @@ def login_url(url: str, token: str) -> str:
     metavar="URL",
     help="The stack's Prometheus (default http://127.0.0.1:19090, or OBSLAB_PROMETHEUS_PORT).",
 )
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also accept requests for this Host name (repeatable), e.g. the VM's address when binding 0.0.0.0. "
+    "Others are refused (DNS rebinding protection).",
+)
 @click.option("--threads", default=8, show_default=True, help="waitress worker threads.")
-def console(listen: str | None, prometheus_url: str | None, threads: int) -> None:
+def console(
+    listen: str | None, prometheus_url: str | None, allow_hosts: tuple[str, ...], threads: int
+) -> None:
     """The lab console in your browser: catalog, lab runs with live charts, hints, answers, history.
 
     Every page and API call needs a token: OBSLAB_TOKEN, or one generated now and printed as a URL to
@@ -63,7 +73,7 @@ def console(listen: str | None, prometheus_url: str | None, threads: int) -> Non
         "Alertmanager": f"http://127.0.0.1:{config.port('alertmanager')}",
         "Grafana": f"http://127.0.0.1:{config.port('grafana')}",
     }
-    app = create_app(token, bind_host=addr.host, prometheus_url=prom, links=links)
+    app = create_app(token, bind_host=addr.host, prometheus_url=prom, links=links, extra_hosts=allow_hosts)
     click.echo(f"obslab console on {addr.url}", err=True)
     if generated:
         click.echo(f"open: {login_url(addr.url, token)}", err=True)

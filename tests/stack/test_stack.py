@@ -39,6 +39,9 @@ def _session_members(sid: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="the demo service builds cgroups and a network namespace: root only"
+)
 def test_up_status_down_for_real(isolated_stack: dict[str, str]) -> None:
     env = isolated_stack
     res = run_obslab(env, "up")

@@ -147,6 +147,15 @@ def test_local_host_headers_are_accepted(client: FlaskClient, host: str) -> None
     )
 
 
+def test_extra_allowed_hosts(labs: FakeLabs) -> None:
+    app = create_app(TOKEN, bind_host="0.0.0.0", labs_api=lambda: labs, extra_hosts=["lab-vm.example"])
+    c = app.test_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert c.get("/api/labs", headers={**auth, "Host": "lab-vm.example:19300"}).status_code == 200
+    assert c.get("/api/labs", headers={**auth, "Host": "0.0.0.0:19300"}).status_code == 403
+    assert c.get("/api/labs", headers={**auth, "Host": "other.example"}).status_code == 403
+
+
 def test_bound_address_is_accepted(labs: FakeLabs) -> None:
     app = create_app(TOKEN, bind_host="192.0.2.7", labs_api=lambda: labs)
     c = app.test_client()

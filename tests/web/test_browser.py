@@ -8,6 +8,7 @@ Screenshots of each step land in artifacts/console-*.png.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from obslab.labs.catalog import load_catalog
 from stackenv import run_obslab
 
-from obslab.paths import find_binary
+from obslab.paths import REPO_ROOT, find_binary
 
 LAB = "disk-full"  # light on a shared box (fills a small sandbox volume), with clear symptoms
 CHROMIUM = "/usr/bin/chromium"
@@ -32,7 +33,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    # The demo service builds its sandbox (cgroups, a network namespace) and labs inject faults: root only.
+    pytest.mark.skipif(os.geteuid() != 0, reason="the demo service and labs need root"),
+]
 
 # Colored (non-grey) pixels in a chart's canvas: uPlot draws axes and grid in grey, series in colour.
 COLORED_PIXELS_JS = """(el) => {
@@ -57,6 +63,8 @@ def _api(url: str, token: str, path: str) -> Any:
 def test_learner_walks_through_a_lab(isolated_stack: dict[str, str], artifacts: Path) -> None:
     if not Path(CHROMIUM).exists() or not find_binary("prometheus"):
         pytest.fail("chromium and prometheus are installed by `make setup`")
+    if not (REPO_ROOT / "labs/web/static/vendor/uplot/uPlot.iife.min.js").exists():
+        pytest.fail("uPlot is missing: `make setup` runs scripts/web-assets.sh")
     from playwright.sync_api import expect, sync_playwright
 
     lab = load_catalog()[LAB]

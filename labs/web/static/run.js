@@ -173,6 +173,11 @@
     const uid = $("dash").value;
     const box = $("charts");
     const errBox = $("chart-error");
+    if (typeof uPlot === "undefined") {
+      errBox.textContent = "The charting library (uPlot) is not installed: run `make setup` (scripts/web-assets.sh).";
+      errBox.hidden = false;
+      return;
+    }
     for (const { plot } of plots.values()) plot.destroy();
     plots.clear();
     box.replaceChildren();
