@@ -88,24 +88,35 @@ def main() -> int:
         vm.flush()
         with urllib.request.urlopen(f"{vm.url}/internal/force_merge", timeout=600):
             pass
-        time.sleep(5)
+        # force_merge returns at once and merges in the background: wait until the part count settles.
+        last = -1.0
+        for _ in range(60):
+            time.sleep(2)
+            parts = sum(v for k, v in vm.metrics().items() if k.startswith("vm_parts{") and "storage/" in k)
+            if parts == last:
+                break
+            last = parts
         m = vm.metrics()
         stored_rows = sum(v for k, v in m.items() if k.startswith("vm_rows{") and "storage/" in k)
         stored_bytes = sum(v for k, v in m.items() if k.startswith("vm_data_size_bytes{") and "storage/" in k)
-        per_node = vm.series_count('{learner="learner00"}')
+        # Series seen in the last hour include churn (process names come and go); the active ones are what
+        # each scrape delivers: ingestion rate x interval / nodes.
+        seen_per_node = vm.series_count('{learner="learner00"}')
         interval = float(args.interval.rstrip("s"))
+        active_per_node = ingest * interval / args.nodes
         bps = stored_bytes / stored_rows if stored_rows else float("nan")
-        samples_day_5s = per_node * 86400 / 5
+        samples_day_5s = active_per_node * 86400 / 5
         out = {
             "jobs": sorted(jobs),
             "nodes": args.nodes,
-            "series_per_node": per_node,
+            "active_series_per_node": round(active_per_node),
+            "series_seen_per_node_incl_churn": seen_per_node,
             "simulation_interval_s": interval,
             "samples_per_s_measured": round(ingest, 1),
             "vm_cpu_cores_used": round(vm_cpu, 4),
             "vm_cpu_core_seconds_per_million_samples": round(vm_cpu / ingest * 1e6, 2) if ingest else None,
             "vm_rss_mib": round(vm.metrics().get("process_resident_memory_bytes", 0) / 2**20, 1),
-            "samples_per_s_per_node_at_5s": round(per_node / 5, 1),
+            "samples_per_s_per_node_at_5s": round(active_per_node / 5, 1),
             "stored_rows": stored_rows,
             "stored_bytes": stored_bytes,
             "bytes_per_sample": round(bps, 3),

@@ -255,7 +255,7 @@ def test_fleet_dashboard_shape() -> None:
         if re.search(r"\brate\(|\bincrease\(", expr):
             assert "$__rate_interval" in expr, expr
         assert 'learner=~"$learner"' in expr, expr
-    built = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "obslab-fleet.json"
+    built = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "fleet.json"
     if built.exists():  # DASH's `obslab dashboards build` writes it; when present it must be current
         assert json.loads(built.read_text())["uid"] == "obslab-fleet"
     assert FLEET_PATH.exists()
