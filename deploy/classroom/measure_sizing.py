@@ -71,7 +71,9 @@ def main() -> int:
                 local_prometheus=None,
                 scrape_interval=args.interval,
             )
-            agents.append(AgentServer(text).start())
+            agent = AgentServer(text)
+            agent.start()
+            agents.append(agent)
         time.sleep(min(15.0, args.seconds / 4))
 
         def rows() -> float:

@@ -102,7 +102,8 @@ def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Victor
                 classroom="obslabtest",
                 scrape_interval=SCRAPE,
             )
-            agent = AgentServer(text).start()
+            agent = AgentServer(text)
+            agent.start()
             nodes.append(Node(learner, exporter, port, local, agent, workdir))
         yield vm, nodes
     finally:

@@ -146,7 +146,8 @@ def test_basic_auth_end_to_end(tmp_path: Path) -> None:
             central_user=auth[0],
             central_password_file=str(pw),
         )
-        agent = AgentServer(text).start()
+        agent = AgentServer(text)
+        agent.start()
         query = f"{vm.url}/api/v1/query?" + urllib.parse.urlencode({"query": 'up{learner="dana"}'})
         with pytest.raises(urllib.error.HTTPError) as e:
             _get(query, None)

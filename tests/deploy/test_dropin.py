@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from deploytools import start_host_exporter
@@ -34,7 +35,7 @@ def test_snippet_targets_and_rules_in_a_real_prometheus(tmp_path: Path) -> None:
         assert job["file_sd_configs"][0]["files"] == ["/etc/prometheus/file_sd/obslab-targets.yml"]
         job["file_sd_configs"][0]["files"] = [str(targets)]
         job["file_sd_configs"][0]["refresh_interval"] = "5s"
-        existing = {
+        existing: dict[str, Any] = {
             "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
             "rule_files": [str(RULES / "*.yml")],
             "scrape_configs": [
