@@ -263,7 +263,7 @@ def _grafana(ctx: StackContext) -> Launch | str:
             "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
             # Read by deploy/grafana/provisioning (Grafana expands $VARS in provisioning files).
             "OBSLAB_PROMETHEUS_URL": ctx.prometheus_url,
-            "OBSLAB_DASHBOARDS_DIR": str(GRAFANA_DASHBOARDS),
+            "OBSLAB_GRAFANA_DASHBOARDS": str(GRAFANA_DASHBOARDS),
         },
     )
 
