@@ -100,3 +100,16 @@ def test_validate_command(tmp_path: Path) -> None:
     res = runner.invoke(lab_cli, ["validate", str(bad)])
     assert res.exit_code == 1
     assert f"{bad}:3: resource: 'gpu' is not one of cpu, memory, disk, network" in res.output
+
+
+def test_docs_describe_every_lab_and_schema_field() -> None:
+    from obslab.labs.catalog import schema
+    from obslab.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "labs.md").read_text()
+    for lab_id, lab in load_catalog().items():
+        assert f"### `{lab_id}`" in text
+        for ev in lab["evidence"]:  # the documented evidence is the selftested one
+            assert ev["query"] in text, (lab_id, ev["name"])
+    for field in schema()["properties"]:
+        assert f"`{field}`" in text, field
