@@ -24,6 +24,13 @@ def _status(env: dict[str, str]) -> tuple[int, dict]:
     return res.returncode, json.loads(res.stdout)["components"]
 
 
+def _bearer_json(url: str, token: str, path: str) -> dict:
+    req = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 200, path
+        return json.load(r)
+
+
 def _session_members(sid: int) -> list[int]:
     out = []
     for d in Path("/proc").iterdir():
@@ -89,6 +96,16 @@ def test_up_status_down_for_real(isolated_stack: dict[str, str]) -> None:
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200 and isinstance(json.load(r), list)
+
+    # Every panel of the dashboards the console draws runs against this Prometheus (no 4xx/5xx).
+    for uid in ("obslab-lab", "obslab-use"):
+        panels = _bearer_json(comps["console"]["url"], token, f"/api/dashboards/{uid}/panels")["panels"]
+        assert panels, uid
+        for panel in panels:
+            data = _bearer_json(
+                comps["console"]["url"], token, f"/api/dashboards/{uid}/panels/{panel['id']}/data?minutes=5"
+            )
+            assert len(data["timestamps"]) > 1
 
     # Idempotent: a second `up` keeps every healthy component (same PIDs) and prints the same token.
     res2 = run_obslab(env, "up")
