@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import urllib.request
@@ -219,3 +220,34 @@ def test_status_without_a_stack_exits_1(tmp_path: Path) -> None:
     res = run_obslab(env, "status")
     assert res.returncode == 1
     assert "not running" in res.stderr
+
+
+def test_grafana_code_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grafana is not installable here: its launch is checked against a stand-in binary and home."""
+    monkeypatch.setenv("OBSLAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(stack, "find_binary", lambda name, extra=(): None)
+    ctx = stack.StackContext(token="t" * 20, dir=stack.stack_dir())
+    why = stack.COMPONENTS["grafana"].prepare(ctx)
+    assert isinstance(why, str) and "grafana-server is not on PATH" in why
+
+    home = tmp_path / "share" / "grafana"
+    (home / "conf").mkdir(parents=True)
+    (home / "conf" / "defaults.ini").write_text("")
+    binary = tmp_path / "bin" / "grafana-server"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    monkeypatch.setattr(
+        stack, "find_binary", lambda name, extra=(): str(binary) if name == "grafana-server" else None
+    )
+    launch = stack.COMPONENTS["grafana"].prepare(ctx)
+    assert isinstance(launch, stack.Launch)
+    assert launch.argv == [str(binary), f"--homepath={home}"]
+    # The provisioning files expand these variables (deploy/grafana/provisioning/*/obslab.yaml).
+    for path in stack.GRAFANA_PROVISIONING.rglob("*.yaml"):
+        for var in re.findall(r"\$\{(\w+)\}", path.read_text()):
+            assert var in launch.env, (path.name, var)
+    assert launch.env["GF_PATHS_PROVISIONING"] == str(stack.GRAFANA_PROVISIONING)
+    assert launch.env["OBSLAB_PROMETHEUS_URL"] == stack.COMPONENTS["prometheus"].url
+    assert launch.env["GF_SERVER_HTTP_ADDR"] == "127.0.0.1"
