@@ -15,6 +15,7 @@ from obslab.labs import grader, ledger, runner, sandbox
 from obslab.labs.catalog import Lab, cause_options, load_catalog
 
 from obslab import procs
+from obslab.paths import state_dir
 
 
 class LabError(Exception):
@@ -110,9 +111,17 @@ def _debrief(lab_id: Any) -> str | None:
         return None
     d = lab["debrief"]
     cli = "\n".join(f"  {c['command']}  -> {c['look_for']}" for c in lab["cli_check"])
-    return (
+    return localize(
         f"Cause: {lab['answer']['cause_label']}.\n\nMechanism: {d['mechanism'].strip()}\n\n"
         f"Fix: {d['fix'].strip()}\n\nPrevention: {d['prevention'].strip()}\n\nSee it with:\n{cli}"
+    )
+
+
+def localize(text: str) -> str:
+    """Put this machine's names into lab text: ``obslab-XXXX`` (netns/veth), ``/var/lib/obslab`` (state dir)."""
+    state = state_dir()
+    return text.replace("obslab-XXXX", f"{sandbox.PREFIX}-{sandbox.instance_id(state)}").replace(
+        "/var/lib/obslab", str(state)
     )
 
 

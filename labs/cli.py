@@ -95,7 +95,8 @@ def start(lab_id: str, duration: float | None, detach: bool, as_json: bool) -> N
     if as_json:
         emit_json(run)
     else:
-        err_console.print(f"[bold]{info['title']}[/bold]\n\n{info['briefing']}\n")
+        briefing = " ".join(info["briefing"].split())
+        err_console.print(f"[bold]{info['title']}[/bold]\n\n{briefing}\n")
         causes = ", ".join(c["id"] for c in info["answer_options"]["cause"])
         err_console.print(
             f"Answer with: obslab lab answer --resource R --signal S --cause C\n  causes: {causes}\n"
@@ -127,7 +128,7 @@ def _countdown() -> None:
         run = api.stop()
     err_console.print(f"lab {run.get('lab')} {run['state']} ({run.get('end_reason', '')})")
     if run.get("debrief"):
-        err_console.print(run["debrief"])
+        err_console.print(run["debrief"], highlight=False, markup=False)
 
 
 @lab.command()
