@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -133,6 +134,7 @@ def main() -> int:
         for p in started:
             procs.stop(p)
         vm.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
