@@ -44,6 +44,7 @@ class Proc:
     log: str
 
     def alive(self) -> bool:
+        reap_exited()
         return proc_starttime(self.pid) == self.starttime
 
     def save(self, path: Path) -> None:
@@ -94,11 +95,19 @@ def spawn(
         record.parent.mkdir(parents=True, exist_ok=True)
         proc.save(record)
     # Keep a handle so the child is reaped when it exits while we live (no zombies in `ps`).
+    reap_exited()
     _children[child.pid] = child
     return proc
 
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def reap_exited() -> None:
+    """Collect children of ours that have exited, so a long-lived parent (the console) leaves no zombies."""
+    for pid, child in list(_children.items()):
+        if child.poll() is not None:
+            _children.pop(pid, None)
 
 
 def _reap(pid: int) -> None:

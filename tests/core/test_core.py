@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -75,3 +77,13 @@ def test_render_config_has_jobs_and_rules() -> None:
         [ScrapeJob("host", ["127.0.0.1:19100"], labels={"role": "lab"})], rule_files=["r.yml"]
     )
     assert "job_name: host" in text and "r.yml" in text and "role: lab" in text
+
+
+def test_exited_child_is_reaped_not_left_a_zombie(tmp_path) -> None:
+    proc = procs.spawn("quick", [sys.executable, "-c", "pass"], tmp_path / "q.log")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.alive():
+        time.sleep(0.05)
+    assert not proc.alive()
+    # alive() reaped it: /proc/PID is gone rather than a zombie entry.
+    assert not os.path.exists(f"/proc/{proc.pid}/stat")
