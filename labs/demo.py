@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from obslab.labs import sandbox
-from obslab.labs.ledger import Ledger, register_instance
+from obslab.labs.ledger import Ledger, register_instance, unregister_instance
 
 from obslab import procs
 from obslab.paths import state_dir
@@ -531,6 +531,8 @@ def run_demo(port: int, rps: float = DEFAULT_RPS, max_seconds: float | None = No
             demo_file(state).unlink()
         with contextlib.suppress(FileNotFoundError):
             (demo_dir / "loadgen.prom").unlink()
+        if not errors:
+            unregister_instance(iid)
     return rc
 
 

@@ -183,6 +183,11 @@ def register_instance(iid: str, state: Path) -> None:
     (REGISTRY / iid).write_text(str(state))
 
 
+def unregister_instance(iid: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (REGISTRY / iid).unlink()
+
+
 def instance_live(iid: str) -> bool:
     """True if a live demo or lab runner owns instance ``iid`` (so a reset elsewhere leaves it alone)."""
     try:
@@ -253,6 +258,10 @@ def sweep(keep: set[str] | None = None, state: Path | None = None) -> list[str]:
             if back.startswith(str(state)):
                 sandbox.detach_loops(Path(back))
                 removed.append(f"loop {dev}")
+    with contextlib.suppress(OSError):
+        for entry in REGISTRY.iterdir():
+            if not instance_live(entry.name):
+                unregister_instance(entry.name)
     lab_files = state / "lab" / "files"
     if lab_files.exists():
         shutil.rmtree(lab_files, ignore_errors=True)
