@@ -132,8 +132,7 @@ def key_field(key: Any, name: str | None) -> Any:
     """The raw label source from a map key: a struct field, or the integer key of an array."""
     if name is None:
         return int(key.value) if hasattr(key, "value") else int(key)
-    value = getattr(key, name)
-    return value
+    return getattr(key, name)
 
 
 def aggregate_counter(
