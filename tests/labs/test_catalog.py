@@ -104,6 +104,7 @@ def test_validate_command(tmp_path: Path) -> None:
 
 def test_docs_describe_every_lab_and_schema_field() -> None:
     from obslab.labs.catalog import schema
+
     from obslab.paths import REPO_ROOT
 
     text = (REPO_ROOT / "docs" / "labs.md").read_text()
