@@ -26,8 +26,12 @@ status: ## show the stack's components and whether they are healthy
 test: setup ## run the whole test suite (unit, integration with real Prometheus, eBPF, labs, browser)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup ## unit tests only (fixtures, no root needed)
-	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+UNIT_TESTS := tests/core tests/host/test_parsers.py tests/host/test_golden.py tests/host/test_registry.py \
+	tests/ebpf/test_unit.py tests/labs/test_catalog.py tests/labs/test_grader.py tests/labs/test_ledger.py \
+	tests/dashboards/test_build.py tests/dashboards/test_rules.py
+
+test-fast: setup ## quick unit tests on fixtures (parsers, golden files, schema, grader, rules)
+	@$(PY) -m pytest $(UNIT_TESTS) $(PYTEST_ARGS)
 
 lint: setup ## ruff and mypy
 	@$(VENV)/bin/ruff check .
