@@ -26,7 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from obslab.procs import Proc, free_port, spawn, stop, wait_http
+from obslab.procs import OBSLAB, Proc, free_port, spawn, stop, wait_http
 
 SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine, 321)
 BPF_ENABLE_STATS = 32
@@ -109,9 +109,7 @@ def start_exporter(
 ) -> tuple[Proc, str, float]:
     port = free_port()
     argv = [
-        sys.executable,
-        "-c",
-        "from obslab.cli import main; main()",
+        *OBSLAB,
         "exporter",
         "ebpf",
         "--listen",

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from obslab import procs
 from obslab.paths import find_binary
+from obslab.procs import OBSLAB
 
 SAME = [
     "cpu",
@@ -66,9 +67,7 @@ def scrape_batch(port: int, pid: int, n: int) -> float:
 def start_ours(workdir: Path, collectors: list[str] | None) -> tuple[procs.Proc, int]:
     port = procs.free_port()
     argv = [
-        sys.executable,
-        "-c",
-        "from obslab.cli import main; main()",
+        *OBSLAB,
         "exporter",
         "host",
         "--listen",

@@ -10,7 +10,6 @@ scraping both (1 s interval), and stops them afterwards.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from obslab.labs.ledger import ledger_dir
 
 from obslab import config, procs
 from obslab.paths import state_dir
+from obslab.procs import OBSLAB
 from obslab.prom import PromAPIError, PromClient, PrometheusServer, ScrapeJob, render_config
 
 Log = Callable[[str], None]
@@ -84,9 +84,7 @@ def environment(budget: float, log: Log) -> Iterator[tuple[PromClient, demo.Demo
         exporter = procs.spawn(
             "host-exporter",
             [
-                sys.executable,
-                "-c",
-                "from obslab.cli import main; main()",
+                *OBSLAB,
                 "exporter",
                 "host",
                 "--listen",

@@ -54,3 +54,58 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
+
+
+class Toggles:
+    """``--KIND.NAME`` / ``--no-KIND.NAME`` flags generated from a registry (node_exporter's style).
+
+    ``items`` maps each name to (help text, enabled by default). The exporters build theirs from the
+    collector and probe registries, so adding a module adds its flag.
+    """
+
+    def __init__(self, kind: str, items: dict[str, tuple[str, bool]]):
+        self.kind = kind
+        self.items = items
+
+    def param(self, name: str) -> str:
+        return f"{self.kind}_" + name.replace("-", "_").replace(".", "_")
+
+    def options(self) -> list[click.Option]:
+        return [
+            click.Option(
+                [f"--{self.kind}.{name}/--no-{self.kind}.{name}", self.param(name)],
+                default=None,
+                help=f"{text} [default: {'on' if on else 'off'}]",
+            )
+            for name, (text, on) in self.items.items()
+        ]
+
+    def explicit(self, params: dict[str, Any]) -> dict[str, bool | None]:
+        """Each name's explicit choice from the parsed parameters: True, False or None (not given)."""
+        return {name: params.get(self.param(name)) for name in self.items}
+
+    def unknown(self, option: str) -> str | None:
+        """The usage message for an unknown ``--KIND.X`` option, or None if it is not one of ours."""
+        for prefix in (f"--{self.kind}.", f"--no-{self.kind}."):
+            if option.startswith(prefix):
+                return f"unknown {self.kind} {option[len(prefix) :]!r}; known {self.kind}s: {', '.join(self.items)}"
+        return None
+
+
+class ToggleCommand(click.Command):
+    """A command with generated toggles: an unknown ``--KIND.X`` is a usage error listing the known names."""
+
+    def __init__(self, *args: Any, toggles: Toggles, **kwargs: Any):
+        self.toggles = toggles
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from obslab.errors import UsageError
+
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            message = self.toggles.unknown(e.option_name)
+            if message:
+                raise UsageError(message) from None
+            raise

@@ -13,12 +13,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+#: How obslab runs itself as a child process (the exporters in the stack, selftests, benches, tests):
+#: this interpreter, so a child sees the same venv whether or not `obslab` is on PATH.
+OBSLAB: list[str] = [sys.executable, "-m", "obslab"]
 
 
 def proc_starttime(pid: int) -> int | None:

@@ -122,7 +122,7 @@ def obslab_command() -> list[str]:
     beside = Path(sys.executable).parent / "obslab"
     if beside.exists():
         return [str(beside)]
-    return [sys.executable, "-c", "from obslab.cli import main; main()"]
+    return list(procs.OBSLAB)
 
 
 # ---- the components --------------------------------------------------------------------------------

@@ -18,30 +18,17 @@ from obslab.exporters.ebpf.probes import PROBES
 from obslab.exporters.server import bind, landing_page, make_app, serve_forever
 from prometheus_client import generate_latest
 
+from obslab.clickutil import ToggleCommand, Toggles
 from obslab.config import default_listen, parse_listen
 from obslab.errors import EnvironmentMissing, UsageError
 
 log = logging.getLogger("obslab.exporters.ebpf")
 
 
-def _param(name: str) -> str:
-    return "probe_" + name.replace("-", "_").replace(".", "_")
-
-
-class _EbpfCommand(click.Command):
-    """Turns an unknown ``--probe.X`` into a usage error that lists the known probes."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.NoSuchOption as e:
-            opt = e.option_name
-            for prefix in ("--probe.", "--no-probe."):
-                if opt.startswith(prefix):
-                    raise UsageError(
-                        f"unknown probe {opt[len(prefix) :]!r}; known probes: {', '.join(PROBES)}"
-                    ) from None
-            raise
+TOGGLES = Toggles(
+    "probe",
+    {n: (f"{i.help} Tracepoints: {', '.join(i.tracepoints)}.", i.default_enabled) for n, i in PROBES.items()},
+)
 
 
 def enabled_probes(flags: dict[str, bool | None]) -> list[str]:
@@ -88,7 +75,7 @@ def _ebpf(listen: str | None, once: bool, window: float | None, log_level: str, 
         raise UsageError("--window only makes sense with --once")
     if window is not None and window <= 0:
         raise UsageError(f"--window {window}: must be a positive number of seconds")
-    names = enabled_probes({name: flags.get(_param(name)) for name in PROBES})
+    names = enabled_probes(TOGGLES.explicit(flags))
     if not names:
         raise UsageError("every probe is disabled: nothing to export")
     address = None if once else parse_listen(listen or default_listen("ebpf_exporter"))
@@ -158,17 +145,10 @@ def _make_command() -> click.Command:
             show_default=True,
         ),
     ]
-    for name, info in PROBES.items():
-        state = "on" if info.default_enabled else "off"
-        params.append(
-            click.Option(
-                [f"--probe.{name}/--no-probe.{name}", _param(name)],
-                default=None,
-                help=f"{info.help} Tracepoints: {', '.join(info.tracepoints)}. [default: {state}]",
-            )
-        )
-    return _EbpfCommand(
+    params += TOGGLES.options()
+    return ToggleCommand(
         "ebpf",
+        toggles=TOGGLES,
         callback=_ebpf,
         params=params,
         help=_ebpf.__doc__,

@@ -17,8 +17,8 @@ from obslab.exporters.registry import Paths, Scrape, as_prometheus_collector
 from obslab.exporters.server import bind, landing_page, make_app, serve_forever
 from prometheus_client import CollectorRegistry, generate_latest
 
+from obslab.clickutil import ToggleCommand, Toggles
 from obslab.config import default_listen, parse_listen
-from obslab.errors import UsageError
 
 log = logging.getLogger("obslab.exporters")
 
@@ -26,25 +26,7 @@ registry.load_plugins()
 COLLECTORS = registry.available()
 
 
-def _param(name: str) -> str:
-    return "collector_" + name.replace("-", "_").replace(".", "_")
-
-
-class _HostCommand(click.Command):
-    """Turns an unknown ``--collector.X`` into a usage error that lists the known collectors."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.NoSuchOption as e:
-            opt = e.option_name
-            for prefix in ("--collector.", "--no-collector."):
-                if opt.startswith(prefix):
-                    known = ", ".join(COLLECTORS)
-                    raise UsageError(
-                        f"unknown collector {opt[len(prefix) :]!r}; known collectors: {known}"
-                    ) from None
-            raise
+TOGGLES = Toggles("collector", {n: (i.help, i.default_enabled) for n, i in COLLECTORS.items()})
 
 
 def enabled_collectors(flags: dict[str, bool | None], disable_defaults: bool) -> list[str]:
@@ -85,8 +67,7 @@ def _host(
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
-    by_name = {name: flags.get(_param(name)) for name in COLLECTORS}
-    names = enabled_collectors(by_name, disable_defaults)
+    names = enabled_collectors(TOGGLES.explicit(flags), disable_defaults)
     paths = Paths(procfs=procfs, sysfs=sysfs, rootfs=rootfs)
     reg, _scrape = build_registry(names, paths)
     if once:
@@ -130,17 +111,10 @@ def _make_command() -> click.Command:
             show_default=True,
         ),
     ]
-    for name, info in COLLECTORS.items():
-        state = "on" if info.default_enabled else "off"
-        params.append(
-            click.Option(
-                [f"--collector.{name}/--no-collector.{name}", _param(name)],
-                default=None,
-                help=f"{info.help} [default: {state}]",
-            )
-        )
-    return _HostCommand(
+    params += TOGGLES.options()
+    return ToggleCommand(
         "host",
+        toggles=TOGGLES,
         callback=_host,
         params=params,
         help=_host.__doc__,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -13,12 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from obslab.paths import find_binary
-from obslab.procs import free_port, spawn, stop, wait_http
+from obslab.procs import OBSLAB, free_port, spawn, stop, wait_http
 from obslab.prom import ScrapeJob
 
 from .conftest import requires_bpf
 
-OBSLAB = [sys.executable, "-c", "from obslab.cli import main; main()"]
 PROBE_NAMES = [
     "blockio", "execs", "oom", "reclaim", "runqueue", "skb_drops", "softirq", "syscalls", "tcp_connect",
     "tcp_retransmit",
@@ -90,9 +88,7 @@ def test_serves_prometheus_and_landing_page(make_prometheus, tmp_path: Path) -> 
     proc = spawn(
         "ebpf-exporter",
         [
-            *OBSLAB[:1],
-            "-c",
-            "from obslab.cli import main; main()",
+            *OBSLAB,
             "exporter",
             "ebpf",
             "--listen",

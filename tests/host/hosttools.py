@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from obslab.paths import REPO_ROOT
+from obslab.procs import OBSLAB
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 GOLDEN = FIXTURES / "golden"
@@ -24,7 +24,7 @@ def run_exporter(
     if env:
         full_env.update(env)
     return subprocess.run(
-        [sys.executable, "-c", "from obslab.cli import main; main()", "exporter", "host", *args],
+        [*OBSLAB, "exporter", "host", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -15,6 +15,7 @@ import pytest
 
 from obslab import procs
 from obslab.paths import REPO_ROOT
+from obslab.procs import OBSLAB
 
 from .hosttools import FIXTURES, collector_states, fixture_args, run_exporter, samples
 
@@ -108,9 +109,7 @@ def _get(url: str) -> tuple[int, str, str]:
 def test_serves_metrics_landing_page_and_4xx(tmp_path: Path) -> None:
     port = procs.free_port()
     argv = [
-        sys.executable,
-        "-c",
-        "from obslab.cli import main; main()",
+        *OBSLAB,
         "exporter",
         "host",
         "--listen",

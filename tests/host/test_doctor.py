@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from obslab import doctor
+from obslab.procs import OBSLAB
 from tests.conftest import requires_root
 
-CLI = [sys.executable, "-c", "from obslab.cli import main; main()", "doctor"]
+CLI = [*OBSLAB, "doctor"]
 
 
 def _netns() -> str:

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from obslab import procs
+from obslab.procs import OBSLAB
 from obslab.prom import ScrapeJob
 from tests.conftest import require_binary, requires_root
 
 from .hosttools import samples
 
-EXPORTER = [sys.executable, "-c", "from obslab.cli import main; main()", "exporter", "host"]
+EXPORTER = [*OBSLAB, "exporter", "host"]
 
 
 def _scrape(url: str) -> dict[str, float]:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,11 +16,10 @@ from obslab.labs.demo import load_demo
 from obslab.labs.selftest import instance_residue
 
 from obslab import procs
+from obslab.procs import OBSLAB
 from tests.conftest import requires_root
 
 pytestmark = [requires_root, pytest.mark.root, pytest.mark.slow]
-
-OBSLAB = [sys.executable, "-c", "from obslab.cli import main; main()"]
 
 
 def obslab(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from obslab.labs.catalog import load_catalog
 
+from obslab.procs import OBSLAB
 from tests.conftest import requires_root
 
 pytestmark = [requires_root, pytest.mark.root, pytest.mark.slow]
 
 
 def test_selftest_all(lab_state: Path) -> None:
-    argv = [sys.executable, "-c", "from obslab.cli import main; main()", "lab", "selftest", "--all", "--json"]
+    argv = [*OBSLAB, "lab", "selftest", "--all", "--json"]
     res = subprocess.run(
         [*argv, "--duration", "150"], capture_output=True, text=True, timeout=900, env=os.environ.copy()
     )
