@@ -63,3 +63,23 @@ def make_prometheus() -> Iterator[Callable[..., PrometheusServer]]:
     yield _make
     for server in started:
         server.stop()
+
+
+def as_nobody() -> list[str]:
+    """Argv prefix that runs a command as user nobody, with no capability but CAP_DAC_READ_SEARCH.
+
+    That one capability only lets the child reach this checkout and its .venv when they sit in a directory
+    other users cannot traverse (``mktemp -d`` makes 0700 ones, as CI's clone may be); it grants nothing that
+    root-only code paths (BPF, cgroups, namespaces) check for, so the child is unprivileged for them.
+    """
+    setpriv = find_binary("setpriv")
+    if setpriv is None or not is_root():
+        pytest.skip("needs root and setpriv (util-linux) to drop to an unprivileged user")
+    return [
+        setpriv,
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+    ]

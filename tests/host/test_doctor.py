@@ -8,11 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from obslab import doctor
 from obslab.procs import OBSLAB
-from tests.conftest import requires_root
+from tests.conftest import as_nobody, requires_root
 
 CLI = [*OBSLAB, "doctor"]
 
@@ -69,15 +67,10 @@ def test_netem_finding_matches_a_direct_tc_attempt() -> None:
 
 
 def test_unprivileged_user_gets_exit_3_and_a_fix(tmp_path: Path) -> None:
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or doctor.os.geteuid() != 0:
-        pytest.skip("needs root and setpriv (util-linux) to drop to an unprivileged user")
+    tmp_path.chmod(0o777)  # the unprivileged child writes its state here
     result = subprocess.run(
         [
-            setpriv,
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
+            *as_nobody(),
             "env",
             f"OBSLAB_STATE_DIR={tmp_path}",
             *CLI,
