@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -126,19 +127,30 @@ def _setpriv(caps: list[str], argv: list[str], timeout: float) -> subprocess.Com
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd="/", env=env)
 
 
-def _require_readable_by_others() -> None:
-    """The units run as throw-away users: the checkout must be readable by them (install.sh warns too)."""
-    d = REPO_ROOT
+@pytest.fixture
+def checkout_readable_by_others() -> Iterator[None]:
+    """The units run as throw-away users: the checkout must be reachable by them (install.sh warns too).
+
+    The checkout's own root may be a 0700 ``mktemp -d`` (as CI's clone can be): open it to others for
+    the test and put its mode back afterwards. A parent directory is not ours to change: skip then.
+    """
+    d = REPO_ROOT.parent
     while d != d.parent:
         if not d.stat().st_mode & stat.S_IXOTH:
             pytest.skip(f"{d} is not searchable by other users, as the units require (clone under /opt)")
         d = d.parent
+    mode = stat.S_IMODE(REPO_ROOT.stat().st_mode)
+    REPO_ROOT.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
+    try:
+        yield
+    finally:
+        REPO_ROOT.chmod(mode)
 
 
 @requires_root
+@pytest.mark.usefixtures("checkout_readable_by_others")
 def test_host_exporter_needs_no_privilege() -> None:
     """As an unprivileged user with no capability (the unit's DynamicUser), every collector succeeds."""
-    _require_readable_by_others()
     assert _caps("obslab-host-exporter.service") == []
     r = _setpriv([], [str(OBSLAB), "exporter", "host", "--once"], timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -160,9 +172,9 @@ def _ebpf_once(caps: list[str]) -> tuple[int, dict[str, float], str]:
 @requires_root
 @pytest.mark.bpf
 @pytest.mark.slow
+@pytest.mark.usefixtures("checkout_readable_by_others")
 def test_ebpf_exporter_capabilities_are_sufficient_and_each_necessary() -> None:
     """Exactly the unit's capabilities attach every probe; dropping any one of them breaks the exporter."""
-    _require_readable_by_others()
     if not Path("/sys/kernel/tracing/events").exists():
         pytest.skip("tracefs is not mounted (make setup mounts it)")
     caps = _caps("obslab-ebpf-exporter.service")
