@@ -109,3 +109,35 @@ class ToggleCommand(click.Command):
             if message:
                 raise UsageError(message) from None
             raise
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr with timestamps at ``level`` (debug, info, warning, error)."""
+    import logging
+
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+
+
+def toggle_command(
+    name: str, callback: Any, params: list[click.Parameter], toggles: Toggles
+) -> ToggleCommand:
+    """An exporter command: its own ``params``, then ``--log-level`` and the generated toggles.
+
+    The callback's docstring is the command's help; it receives ``log_level`` and one parameter per toggle.
+    """
+    log_level = click.Option(
+        ["--log-level"],
+        type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+        default="info",
+        show_default=True,
+    )
+    return ToggleCommand(
+        name,
+        toggles=toggles,
+        callback=callback,
+        params=[*params, log_level, *toggles.options()],
+        help=callback.__doc__,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )

@@ -117,21 +117,13 @@ class StackContext:
         return COMPONENTS["prometheus"].url
 
 
-def obslab_command() -> list[str]:
-    """The `obslab` entry point of this installation (beside the running interpreter)."""
-    beside = Path(sys.executable).parent / "obslab"
-    if beside.exists():
-        return [str(beside)]
-    return list(procs.OBSLAB)
-
-
 # ---- the components --------------------------------------------------------------------------------
 
 
 @component("host", "host_exporter", "/metrics", scrape_job="host")
 def _host(ctx: StackContext) -> Launch | str:
     return Launch(
-        [*obslab_command(), "exporter", "host", "--listen", f"127.0.0.1:{config.port('host_exporter')}"]
+        [*procs.OBSLAB, "exporter", "host", "--listen", f"127.0.0.1:{config.port('host_exporter')}"]
     )
 
 
@@ -161,7 +153,7 @@ def _ebpf(ctx: StackContext) -> Launch | str:
     if why:
         return why
     return Launch(
-        [*obslab_command(), "exporter", "ebpf", "--listen", f"127.0.0.1:{config.port('ebpf_exporter')}"]
+        [*procs.OBSLAB, "exporter", "ebpf", "--listen", f"127.0.0.1:{config.port('ebpf_exporter')}"]
     )
 
 
@@ -219,7 +211,7 @@ def _prometheus(ctx: StackContext) -> Launch | str:
 def _console(ctx: StackContext) -> Launch | str:
     return Launch(
         [
-            *obslab_command(),
+            *procs.OBSLAB,
             "console",
             "--listen",
             f"127.0.0.1:{config.port('console')}",

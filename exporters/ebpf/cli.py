@@ -18,7 +18,7 @@ from obslab.exporters.ebpf.probes import PROBES
 from obslab.exporters.server import bind, landing_page, make_app, serve_forever
 from prometheus_client import generate_latest
 
-from obslab.clickutil import ToggleCommand, Toggles
+from obslab.clickutil import Toggles, configure_logging, toggle_command
 from obslab.config import default_listen, parse_listen
 from obslab.errors import EnvironmentMissing, UsageError
 
@@ -68,9 +68,7 @@ def _ebpf(listen: str | None, once: bool, window: float | None, log_level: str, 
     exposition on stdout, detaches and exits. Needs root (or CAP_BPF + CAP_PERFMON).
     Exit codes: 2 bad flags or an unknown probe, 3 no BPF privileges or the port is taken.
     """
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    configure_logging(log_level)
     if window is not None and not once:
         raise UsageError("--window only makes sense with --once")
     if window is not None and window <= 0:
@@ -138,22 +136,8 @@ def _make_command() -> click.Command:
             metavar="SECONDS",
             help="With --once: how long to collect before printing [default: 5].",
         ),
-        click.Option(
-            ["--log-level"],
-            type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-            default="info",
-            show_default=True,
-        ),
     ]
-    params += TOGGLES.options()
-    return ToggleCommand(
-        "ebpf",
-        toggles=TOGGLES,
-        callback=_ebpf,
-        params=params,
-        help=_ebpf.__doc__,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
+    return toggle_command("ebpf", _ebpf, params, TOGGLES)
 
 
 ebpf = _make_command()

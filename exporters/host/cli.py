@@ -17,7 +17,7 @@ from obslab.exporters.registry import Paths, Scrape, as_prometheus_collector
 from obslab.exporters.server import bind, landing_page, make_app, serve_forever
 from prometheus_client import CollectorRegistry, generate_latest
 
-from obslab.clickutil import ToggleCommand, Toggles
+from obslab.clickutil import Toggles, configure_logging, toggle_command
 from obslab.config import default_listen, parse_listen
 
 log = logging.getLogger("obslab.exporters")
@@ -64,9 +64,7 @@ def _host(
     or OBSLAB_HOST_EXPORTER_PORT). With --once, prints one exposition on stdout and exits.
     Exit codes: 2 bad flags or an unknown collector, 3 the port is taken.
     """
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    configure_logging(log_level)
     names = enabled_collectors(TOGGLES.explicit(flags), disable_defaults)
     paths = Paths(procfs=procfs, sysfs=sysfs, rootfs=rootfs)
     reg, _scrape = build_registry(names, paths)
@@ -104,22 +102,8 @@ def _make_command() -> click.Command:
             show_default=True,
             help="Root of the filesystems to statvfs.",
         ),
-        click.Option(
-            ["--log-level"],
-            type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-            default="info",
-            show_default=True,
-        ),
     ]
-    params += TOGGLES.options()
-    return ToggleCommand(
-        "host",
-        toggles=TOGGLES,
-        callback=_host,
-        params=params,
-        help=_host.__doc__,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
+    return toggle_command("host", _host, params, TOGGLES)
 
 
 host = _make_command()
